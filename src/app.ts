@@ -1,0 +1,78 @@
+import helmet from '@fastify/helmet'
+import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { access } from './platform/access.ts'
+import type { Deps } from './platform/deps.ts'
+import { registerDocs } from './platform/docs.ts'
+import { errors } from './platform/errors.ts'
+import { healthRoutes } from './platform/health.ts'
+import { loggerOptions } from './platform/logger.ts'
+import { handleError, sendProblem } from './platform/problem.ts'
+import { requestIdFor } from './platform/request-id.ts'
+import { validatorCompiler } from './platform/validation.ts'
+import { Problem } from './platform/schemas.ts'
+import { authModule } from './modules/auth/index.ts'
+import { projectsModule } from './modules/projects/index.ts'
+import { tasksModule } from './modules/tasks/index.ts'
+import { tenantsModule } from './modules/tenants/index.ts'
+
+/** Builds the HTTP app on already-opened dependencies. No I/O happens here. */
+export async function buildApp(deps: Deps): Promise<FastifyInstance> {
+  const { config } = deps
+  const app = Fastify({
+    logger: loggerOptions(config),
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    bodyLimit: 1024 * 1024,
+    trustProxy: config.http.trustedProxies.length ? [...config.http.trustedProxies] : false,
+    // Fastify answers 404 for "/x/" when only "/x" exists; one URL per resource.
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 72_000,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.addSchema(Problem)
+  app.setErrorHandler(handleError)
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)))
+
+  // Fail closed: a /v1 route that forgot to declare who may call it does not start.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/v1') && !route.config?.access) throw new Error(`route ${route.method} ${route.url} declares no access rule`)
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('X-Request-Id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    deps.metrics.requests.inc({ method: request.method, route, status: reply.statusCode })
+    deps.metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+  })
+
+  await app.register(helmet, {
+    // The API serves JSON only; /docs gets its own, looser policy below.
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    hsts: { maxAge: 63_072_000, includeSubDomains: true },
+    referrerPolicy: { policy: 'no-referrer' },
+  })
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/docs'))
+      void reply.header('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+    else if (!reply.hasHeader('Cache-Control')) void reply.header('Cache-Control', 'no-store')
+  })
+
+  await app.register(access, { config, tokens: deps.tokens, limiter: deps.limiter, metrics: deps.metrics })
+  await registerDocs(app, config)
+  healthRoutes(app, deps)
+
+  await app.register(authModule, { deps })
+  await app.register(tenantsModule, { deps, prefix: '/v1/tenants' })
+  await app.register(projectsModule, { deps, prefix: '/v1/tenants' })
+  await app.register(tasksModule, { deps, prefix: '/v1/tenants' })
+  return app
+}
+

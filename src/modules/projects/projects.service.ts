@@ -1,0 +1,60 @@
+import { uuidv7 } from 'uuidv7'
+import type { Principal } from '../../platform/access.ts'
+import type { CursorCodec } from '../../platform/cursor.ts'
+import { withTenant } from '../../platform/db/tenant.ts'
+import type { Sql } from 'postgres'
+import { errors } from '../../platform/errors.ts'
+import * as repo from './projects.repo.ts'
+import type { CreateProjectInput, ListProjectsInput, ProjectRow, UpdateProjectInput } from './projects.schemas.ts'
+
+export interface ProjectsDeps {
+  readonly sql: Sql
+  readonly cursors: CursorCodec
+}
+
+const scopeOf = (p: Principal) => ({ tenantId: p.tid, userId: p.sub, jti: p.jti })
+
+function toProject(row: Awaited<ReturnType<typeof repo.findProject>> & object): ProjectRow {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    status: row.status,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  }
+}
+
+/** Lists the caller's projects, newest first unless sorted otherwise. */
+export async function listProjects(deps: ProjectsDeps, actor: Principal, q: ListProjectsInput) {
+  const sort = q.sort ?? '-created_at'
+  const limit = q.limit ?? 20
+  const after = q.cursor ? deps.cursors.decode(actor.tid, `projects:${sort}:${q.status ?? ''}`, q.cursor) : undefined
+  const rows = await withTenant(deps.sql, scopeOf(actor), (t) => repo.listProjects(t, { limit, status: q.status, sort, after }))
+  const items = rows.slice(0, limit)
+  const last = items.at(-1)
+  const next = rows.length > limit && last ? deps.cursors.encode(actor.tid, `projects:${sort}:${q.status ?? ''}`, [last.sort_key, last.id]) : null
+  return { items: items.map(toProject), next_cursor: next }
+}
+
+export async function getProject(deps: ProjectsDeps, actor: Principal, id: string): Promise<ProjectRow> {
+  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.findProject(t, id))
+  if (!row) throw errors.notFound('project')
+  return toProject(row)
+}
+
+export async function createProject(deps: ProjectsDeps, actor: Principal, input: CreateProjectInput): Promise<ProjectRow> {
+  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.insertProject(t, uuidv7(), input))
+  return toProject(row)
+}
+
+export async function updateProject(deps: ProjectsDeps, actor: Principal, id: string, input: UpdateProjectInput): Promise<ProjectRow> {
+  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.updateProject(t, id, input))
+  if (!row) throw errors.notFound('project')
+  return toProject(row)
+}
+
+export async function deleteProject(deps: ProjectsDeps, actor: Principal, id: string): Promise<void> {
+  const deleted = await withTenant(deps.sql, scopeOf(actor), (t) => repo.deleteProject(t, id))
+  if (!deleted) throw errors.notFound('project')
+}

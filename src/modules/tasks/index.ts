@@ -1,0 +1,5 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { Deps } from '../../platform/deps.ts'
+
+// Placeholder until the module is written (in progress).
+export const tasksModule: FastifyPluginAsync<{ deps: Deps }> = async () => {}

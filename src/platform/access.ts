@@ -1,0 +1,129 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AccessClaims, AccessTokens, Role } from './auth/access-tokens.ts'
+import type { Config } from './config.ts'
+import { AppError, errors } from './errors.ts'
+import type { Metrics } from './metrics.ts'
+import type { Limit, LimitState } from './ratelimit/counters.ts'
+import type { RateLimiter } from './ratelimit/limiter.ts'
+
+/**
+ * Who may call a route, declared once in its config and enforced here for every route:
+ * - public: anyone (health, docs, JWKS); no rate limit
+ * - credentials: signup/login/refresh; limited per client IP and per account
+ * - user: any valid access token (logout)
+ * - tenant: a valid token of the tenant in the path, with at least minRole
+ */
+export type Access =
+  | { readonly kind: 'public' }
+  | { readonly kind: 'credentials'; readonly account: (body: unknown) => string }
+  | { readonly kind: 'user' }
+  | { readonly kind: 'tenant'; readonly minRole: Role }
+
+export interface Principal extends AccessClaims {
+  readonly kind: 'user'
+  readonly role: Role
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined
+  }
+}
+
+const rank: Record<Role, number> = { viewer: 1, member: 2, admin: 3, owner: 4 }
+
+export function hasRole(role: Role, minRole: Role): boolean {
+  return rank[role] >= rank[minRole]
+}
+
+/** The principal of a route whose access is 'user' or 'tenant'; the hooks guarantee it exists. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw errors.unauthenticated()
+  return request.principal
+}
+
+interface AccessOptions {
+  config: Config
+  tokens: AccessTokens
+  limiter: RateLimiter
+  metrics: Metrics
+}
+
+function bearer(request: FastifyRequest): string {
+  const header = request.headers.authorization
+  if (!header) throw errors.unauthenticated()
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header)
+  if (!match?.[1]) throw errors.invalidToken()
+  return match[1]
+}
+
+function setLimitHeaders(reply: FastifyReply, states: readonly LimitState[]): LimitState | undefined {
+  // Report the limit closest to exhaustion.
+  const closest = [...states].sort((a, b) => a.limit.max - a.count - (b.limit.max - b.count))[0]
+  if (!closest) return undefined
+  void reply.headers({
+    'RateLimit-Limit': closest.limit.max,
+    'RateLimit-Remaining': Math.max(0, closest.limit.max - closest.count),
+    'RateLimit-Reset': Math.ceil(closest.resetMs / 1000),
+  })
+  return states.find((s) => s.count > s.limit.max)
+}
+
+async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<void> {
+  const { config, tokens, limiter, metrics } = opts
+  app.decorateRequest('principal', undefined)
+
+  async function enforceLimits(reply: FastifyReply, limits: Limit[], jti?: string): Promise<boolean> {
+    const result = await limiter.check(limits, jti)
+    const exceeded = setLimitHeaders(reply, result.states)
+    if (exceeded) {
+      metrics.rateLimited.inc({ limit: exceeded.limit.name })
+      const retry = String(Math.max(1, Math.ceil(exceeded.resetMs / 1000)))
+      throw new AppError('rate_limited', `Too many requests (${exceeded.limit.name} limit). Retry after ${retry} s.`, 429, undefined, { 'Retry-After': retry })
+    }
+    return result.revoked
+  }
+
+  // Authentication runs first, before the body is even read.
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access
+    if (!access || access.kind === 'public' || access.kind === 'credentials') return
+    const claims = await tokens.verify(bearer(request))
+    request.principal = { ...claims, kind: 'user', role: claims.roles[0] ?? 'viewer' }
+  })
+
+  // After validation (path parameters are checked first), before any handler reads data.
+  app.addHook('preHandler', async (request, reply) => {
+    const access = request.routeOptions.config.access
+    if (!access || access.kind === 'public') return
+    if (access.kind === 'credentials') {
+      const max = config.rateLimit.authPerMinute
+      await enforceLimits(reply, [
+        { name: 'ip', key: `ip:${request.ip}`, max },
+        { name: 'account', key: `acct:${access.account(request.body)}`, max },
+      ])
+      return
+    }
+    const p = principalOf(request)
+    const revoked = await enforceLimits(
+      reply,
+      [
+        { name: 'tenant', key: `t:${p.tid}`, max: config.rateLimit.tenantPerMinute },
+        { name: 'principal', key: `u:${p.sub}`, max: config.rateLimit.principalPerMinute },
+      ],
+      p.jti,
+    )
+    if (revoked) throw errors.tokenRevoked()
+    if (access.kind === 'tenant') {
+      const { tenantId } = request.params as { tenantId?: string }
+      if (tenantId?.toLowerCase() !== p.tid) throw errors.tenantMismatch()
+      if (!hasRole(p.role, access.minRole)) throw errors.forbidden()
+    }
+  })
+}
+
+export const access = fp(accessPlugin, { name: 'access' })
