@@ -42,7 +42,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
 
   // Fail closed: a /v1 route that forgot to declare who may call it does not start.
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/v1') && !route.config?.access) throw new Error(`route ${route.method} ${route.url} declares no access rule`)
+    if (route.url.startsWith('/v1') && !route.config?.access) throw new Error(`route ${String(route.method)} ${route.url} declares no access rule`)
   })
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id)

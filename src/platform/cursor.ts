@@ -28,7 +28,7 @@ export function createCursorCodec(kek: Buffer): CursorCodec {
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid()
       const position: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString())
       if (!Array.isArray(position) || !position.every((p) => typeof p === 'string')) throw invalid()
-      return position as string[]
+      return position
     },
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import type { LightMyRequestResponse } from 'fastify'
 import { after, before, describe, it } from 'node:test'
 import { createTenant, startTestApp } from '../helpers/app.ts'
 import type { TestApp, TestTenant } from '../helpers/app.ts'
@@ -29,7 +30,7 @@ describe('projects', () => {
     const seen = new Set<string>()
     let cursor: string | null = null
     do {
-      const res: { statusCode: number; body: string; json(): any } = await t.app.inject({ method: "GET", url: `/v1/tenants/${a.tenantId}/projects`, headers: a.auth, query: { limit: '2', sort: 'name', ...(cursor ? { cursor } : {}) } })
+      const res: LightMyRequestResponse = await t.app.inject({ method: "GET", url: `/v1/tenants/${a.tenantId}/projects`, headers: a.auth, query: { limit: '2', sort: 'name', ...(cursor ? { cursor } : {}) } })
       assert.equal(res.statusCode, 200, res.body)
       const body = res.json()
       for (const p of body.items) {

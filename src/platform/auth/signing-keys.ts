@@ -71,7 +71,7 @@ export async function storeNewSigningKey(owner: Sql, box: SecretBox, alg: JwtAlg
   const material = generateKeyMaterial(alg)
   const key = await keyFromMaterial(alg, material, new Date())
   await owner`insert into signing_keys (kid, alg, public_jwk, private_enc, kek_id)
-    values (${key.kid}, ${alg}, ${key.publicJwk ? owner.json(key.publicJwk as Record<string, string>) : null},
+    values (${key.kid}, ${alg}, ${key.publicJwk ? owner.json(key.publicJwk) : null},
             ${box.seal(material, `signing-key:${key.kid}`)}, ${box.keyId})`
   return key.kid
 }

@@ -31,7 +31,7 @@ export function createPool(url: string, options: { max?: number; applicationName
     onnotice: () => {},
     types: { date: dateAsText },
     connection: { application_name: options.applicationName ?? 'saas-api' },
-  }) as unknown as Sql
+  })
 }
 
 /** Host, port and database of a URL, never its password. */

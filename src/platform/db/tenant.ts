@@ -62,7 +62,7 @@ export async function withTenant<T>(sql: Sql, scope: TenantScope, fn: (tx: Tenan
     if (actor.revoked) throw errors.tokenRevoked()
     if (actor.status !== 'active') throw errors.tenantSuspended()
     return fn(tenantTx(tx, scope.tenantId))
-  })) as T
+  }))
 }
 
 /**
@@ -73,5 +73,5 @@ export async function withoutTenant<T>(sql: Sql, fn: (tx: TransactionSql) => Pro
   return (await sql.begin(async (tx) => {
     await tx`select set_config('role', ${runtimeRole}, true)`
     return fn(tx)
-  })) as T
+  }))
 }
