@@ -28,7 +28,9 @@ create policy tenant_isolation on tenants
   with check (id = nullif(current_setting('app.tenant_id', true), '')::uuid);
 -- The owner role (migrations, SECURITY DEFINER lookups) sees every row; it could disable RLS anyway.
 create policy owner_all on tenants to current_user using (true) with check (true);
-grant select, insert, update on tenants to saas_runtime;
+-- Status (suspension) is the operator's alone: the runtime role may change only name and settings.
+grant select, insert on tenants to saas_runtime;
+grant update (name, settings, updated_at) on tenants to saas_runtime;
 
 create table users (
   tenant_id     uuid not null default nullif(current_setting('app.tenant_id', true), '')::uuid

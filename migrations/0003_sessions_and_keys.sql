@@ -37,17 +37,7 @@ alter table revoked_tokens force row level security;
 create policy tenant_isolation on revoked_tokens
   using (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
   with check (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
-create policy owner_all on revoked_tokens to current_user using (true) with check (true);
 grant select, insert on revoked_tokens to saas_runtime;
-
--- Every unexpired revocation, for warming an empty Redis. Returns ids and expiry only.
-create function revocations_active()
-returns table (jti uuid, expires_at timestamptz)
-language sql stable security definer
-set search_path = pg_catalog, public
-as $$ select jti, expires_at from revoked_tokens where expires_at > now() $$;
-revoke all on function revocations_active() from public;
-grant execute on function revocations_active() to saas_runtime;
 
 -- Signing keys: private material encrypted with KEY_ENCRYPTION_KEY (AES-256-GCM); kek_id names
 -- the key that encrypted it so that KEY_ENCRYPTION_KEY can rotate. Not tenant data.

@@ -17,11 +17,18 @@ import { projectsModule } from './modules/projects/index.ts'
 import { tasksModule } from './modules/tasks/index.ts'
 import { tenantsModule } from './modules/tenants/index.ts'
 
+export interface BuildOptions {
+  /** Where request logs go (default stdout); tests capture them to prove secrets are redacted. */
+  readonly logStream?: { write(line: string): void }
+}
+
+const noQuery = { type: 'object', properties: {}, additionalProperties: false } as const
+
 /** Builds the HTTP app on already-opened dependencies. No I/O happens here. */
-export async function buildApp(deps: Deps): Promise<FastifyInstance> {
+export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<FastifyInstance> {
   const { config } = deps
   const app = Fastify({
-    logger: loggerOptions(config),
+    logger: options.logStream ? { ...loggerOptions(config), stream: options.logStream } : loggerOptions(config),
     genReqId: requestIdFor,
     requestIdHeader: false,
     bodyLimit: 1024 * 1024,
@@ -38,11 +45,15 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler)
   app.addSchema(Problem)
   app.setErrorHandler(handleError)
+  // Fastify parses text/plain by default; the API takes JSON only, so anything else is 415.
+  app.removeContentTypeParser('text/plain')
   app.setNotFoundHandler((request, reply) => sendProblem(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)))
 
   // Fail closed: a /v1 route that forgot to declare who may call it does not start.
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/v1') && !route.config?.access) throw new Error(`route ${String(route.method)} ${route.url} declares no access rule`)
+    // A route that declares no query parameters accepts none: unknown ones are refused, not ignored.
+    if (route.url.startsWith('/v1') && !route.schema?.querystring) route.schema = { ...route.schema, querystring: noQuery }
   })
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id)

@@ -57,17 +57,22 @@ export function toAppError(err: FastifyError & { validation?: AjvIssue[]; valida
       return errors.conflict('A resource with these values already exists.')
     case '23503':
       return new AppError('invalid_reference', 'A referenced id is not in this tenant.', 422)
+    // 22021/22P05: a NUL character in text or jsonb, which PostgreSQL cannot store.
     case '22P02':
     case '22007':
     case '22008':
     case '23514':
     case '22001':
+    case '22021':
+    case '22P05':
       return errors.validation([], 'A value is not acceptable.')
     case '42501':
       // Row-level security refused the row: it belongs to no tenant the caller can see.
       return errors.notFound()
   }
-  if (connectionCodes.has(code) || code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300') return errors.unavailable('the database')
+  // Also a database that was dropped (3D000) or refuses our login (class 28): the dependency is unusable.
+  if (connectionCodes.has(code) || code.startsWith('08') || code.startsWith('57P') || code === '53300' || code === '3D000' || code.startsWith('28'))
+    return errors.unavailable('the database')
   // Fastify's JSON parser raises a SyntaxError (also for __proto__ keys) with status 400.
   if (err instanceof SyntaxError || (err.statusCode === 400 && code.startsWith('FST_'))) return new AppError('malformed_json', 'The body is not valid JSON.', 400)
   return new AppError('internal_error', 'Something went wrong on our side. Quote the request_id if you report it.', 500)

@@ -9,7 +9,7 @@ import type { FastifySchemaCompiler } from 'fastify'
  * text on the wire, so there numbers are coerced; a repeated query parameter arrives as an array
  * and fails its scalar type.
  */
-const common: Options = { removeAdditional: false, useDefaults: true, allErrors: true, strict: false, coerceTypes: false }
+const common: Options = { removeAdditional: false, useDefaults: true, allErrors: true, strict: false, strictNumbers: true, coerceTypes: false }
 
 function build(options: Options): Ajv {
   const ajv = new Ajv({ ...common, ...options })

@@ -50,7 +50,11 @@ export interface TestApp {
 
 
 /** Builds the real app on the real PostgreSQL and Redis, with env overrides. */
-export async function startTestApp(env: Record<string, string | undefined> = {}, existing?: TestDatabase): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string | undefined> = {},
+  existing?: TestDatabase,
+  options: { logStream?: { write(line: string): void } } = {},
+): Promise<TestApp> {
   const db = existing ?? (await createTestDatabase())
   const dataDir = mkdtempSync(path.join(tmpdir(), 'saas-test-'))
   const config = loadConfig({
@@ -66,7 +70,7 @@ export async function startTestApp(env: Record<string, string | undefined> = {},
   })
   const silent = { warn() {}, info() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silent }, level: 'silent', silent() {} }
   const deps = await openDeps(config, silent as never)
-  const app = await buildApp(deps)
+  const app = await buildApp(deps, options)
   await app.ready()
   const admin = postgres(db.url, { max: 2, onnotice: () => {} })
   return {

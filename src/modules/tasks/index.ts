@@ -1,5 +1,1 @@
-import type { FastifyPluginAsync } from 'fastify'
-import type { Deps } from '../../platform/deps.ts'
-
-// Placeholder until the module is written (in progress).
-export const tasksModule: FastifyPluginAsync<{ deps: Deps }> = async () => {}
+export { tasksRoutes as tasksModule } from './tasks.routes.ts'

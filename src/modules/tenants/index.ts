@@ -1,5 +1,1 @@
-import type { FastifyPluginAsync } from 'fastify'
-import type { Deps } from '../../platform/deps.ts'
-
-// Placeholder until the module is written (in progress).
-export const tenantsModule: FastifyPluginAsync<{ deps: Deps }> = async () => {}
+export { tenantsRoutes as tenantsModule } from './tenants.routes.ts'

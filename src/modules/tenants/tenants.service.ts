@@ -1,0 +1,34 @@
+import type { Sql } from 'postgres'
+import type { Principal } from '../../platform/access.ts'
+import { withTenant } from '../../platform/db/tenant.ts'
+import { AppError, errors } from '../../platform/errors.ts'
+import * as repo from './tenants.repo.ts'
+import type { TenantRow, UpdateTenantInput } from './tenants.schemas.ts'
+
+export interface TenantsDeps {
+  readonly sql: Sql
+  /** REQUIRE_MFA_FOR_ADMIN: changing tenant settings is an admin action. */
+  readonly requireMfaForAdmin: boolean
+}
+
+const scopeOf = (p: Principal) => ({ tenantId: p.tid, userId: p.sub, jti: p.jti })
+
+function toTenant(row: repo.DbTenant): TenantRow {
+  return { id: row.id, slug: row.slug, name: row.name, settings: row.settings, created_at: row.created_at.toISOString() }
+}
+
+/** Reads the caller's tenant. */
+export async function getTenant(deps: TenantsDeps, actor: Principal): Promise<TenantRow> {
+  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.findTenant(t))
+  if (!row) throw errors.notFound('tenant')
+  return toTenant(row)
+}
+
+/** Renames the tenant and/or replaces its settings; admins only, with an OTP login when so configured. */
+export async function updateTenant(deps: TenantsDeps, actor: Principal, input: UpdateTenantInput): Promise<TenantRow> {
+  if (deps.requireMfaForAdmin && !actor.amr.includes('otp'))
+    throw new AppError('mfa_step_up_required', 'Changing tenant settings needs a login with a one-time code.', 403)
+  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.updateTenant(t, input))
+  if (!row) throw errors.notFound('tenant')
+  return toTenant(row)
+}
