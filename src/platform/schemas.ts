@@ -3,7 +3,7 @@ import type { TSchema } from 'typebox'
 
 /** Shared schema pieces: every route declares params, query, body and every response. */
 export const Uuid = Type.String({ format: 'uuid', maxLength: 36, description: 'UUID' })
-export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC' })
+export const Timestamp = Type.String({ format: 'date-time', maxLength: 40, description: 'RFC 3339, UTC' })
 
 export const strict = { additionalProperties: false } as const
 

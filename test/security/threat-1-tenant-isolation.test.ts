@@ -356,9 +356,16 @@ describe('threat 1: tenant isolation', () => {
       assert.equal((updated as { count: number }).count, 0)
       const deleted = await asRuntimeOfA((tx) => tx`delete from tasks where tenant_id = ${B.tenant.tenantId}`)
       assert.equal((deleted as { count: number }).count, 0)
-      const tenants = await asRuntimeOfA((tx) => tx`update tenants set status = 'suspended' where id = ${B.tenant.tenantId}`)
+      const tenants = await asRuntimeOfA((tx) => tx`update tenants set name = 'hijacked' where id = ${B.tenant.tenantId}`)
       assert.equal((tenants as { count: number }).count, 0)
       assert.equal(await snapshot(), before)
+    })
+
+    it("when the runtime role tries to lift its own tenant's suspension, then the column privilege refuses it", async () => {
+      await assert.rejects(
+        asRuntimeOfA((tx) => tx`update tenants set status = 'active' where id = ${A.tenant.tenantId}`),
+        (err: { code?: string }) => err.code === '42501',
+      )
     })
 
     it('when app.tenant_id is set to a value that is not a UUID, then the query errors instead of returning rows', async () => {
