@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     }
     throw err
   }
-  const log = pino(loggerOptions(config) as pino.LoggerOptions)
+  const log = pino(loggerOptions(config))
   let deps: Deps
   try {
     deps = await openDeps(config, log)
@@ -57,8 +57,17 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down: draining requests')
-    await app.close()
-    await metrics.close()
+    // Node closes idle keep-alive sockets only once, when close() starts; a response that ends
+    // later would leave its socket open until keepAliveTimeout and hold the exit past the grace delay.
+    const reaper = setInterval(() => {
+      app.server.closeIdleConnections()
+      metrics.server.closeIdleConnections()
+    }, 100)
+    try {
+      await Promise.all([app.close(), metrics.close()])
+    } finally {
+      clearInterval(reaper)
+    }
     await deps.close()
   })
 }

@@ -56,7 +56,7 @@ interface AccessOptions {
 function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization
   if (!header) throw errors.unauthenticated()
-  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header)
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header)
   if (!match?.[1]) throw errors.invalidToken()
   return match[1]
 }
@@ -70,7 +70,8 @@ function setLimitHeaders(reply: FastifyReply, states: readonly LimitState[]): Li
     'RateLimit-Remaining': Math.max(0, closest.limit.max - closest.count),
     'RateLimit-Reset': Math.ceil(closest.resetMs / 1000),
   })
-  return states.find((s) => s.count > s.limit.max)
+  // Several limits may be exhausted at once: the client must wait for the last of them.
+  return states.filter((s) => s.count > s.limit.max).sort((a, b) => b.resetMs - a.resetMs)[0]
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<void> {
@@ -109,11 +110,12 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
       return
     }
     const p = principalOf(request)
+    const limits = limiter.limitsFor(p.tid)
     const revoked = await enforceLimits(
       reply,
       [
-        { name: 'tenant', key: `t:${p.tid}`, max: config.rateLimit.tenantPerMinute },
-        { name: 'principal', key: `u:${p.sub}`, max: config.rateLimit.principalPerMinute },
+        { name: 'tenant', key: `t:${p.tid}`, max: limits.tenantPerMinute },
+        { name: 'principal', key: `u:${p.sub}`, max: limits.principalPerMinute },
       ],
       p.jti,
     )

@@ -201,6 +201,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   }
   if (config.db.ownerUrl && !config.db.url) throw new ConfigError('DATABASE_OWNER_URL', 'needs DATABASE_URL as well')
+  // Sharing the public port would either fail to listen or expose /metrics publicly.
+  if (config.metricsPort !== 0 && config.metricsPort === config.http.port) throw new ConfigError('METRICS_PORT', 'must differ from PORT')
   if (isProduction) checkProduction(config)
   return Object.freeze(config)
 }

@@ -19,6 +19,7 @@ import { describeRisks, inspectRole } from './db/roles.ts'
 import { createMetrics } from './metrics.ts'
 import type { Metrics } from './metrics.ts'
 import { RateLimiter } from './ratelimit/limiter.ts'
+import { LimitOverrides } from './ratelimit/overrides.ts'
 import { createRedis } from './redis.ts'
 
 /** Everything the app needs from outside itself; built once by main.ts, or by a test. */
@@ -78,12 +79,15 @@ export async function openDeps(config: Config, log: FastifyBaseLogger): Promise<
     }
     const keyRing = await KeyRing.open(config, db.sql, box, (msg) => log.warn(msg))
     const metrics = createMetrics()
-    if (config.redisUrl) {
-      redis = createRedis(config.redisUrl)
-      // Start even if Redis is down: the limiter serves on in-process counters until it is back.
-      await redis.connect().catch((err: Error) => log.warn({ err: err.message }, 'Redis unreachable at start; serving on the fallback'))
-    }
-    const limiter = new RateLimiter(redis, metrics, log)
+    const defaults = { tenantPerMinute: config.rateLimit.tenantPerMinute, principalPerMinute: config.rateLimit.principalPerMinute }
+    const overrides = new LimitOverrides(db.sql, defaults, log)
+    await overrides.reload()
+    overrides.start()
+    if (config.redisUrl) redis = createRedis(config.redisUrl)
+    // Built before connecting, so that its listeners see (and log once) a Redis that is down at start.
+    const limiter = new RateLimiter(redis, metrics, log, overrides, defaults)
+    // Start even if Redis is down: the limiter serves on in-process counters until it is back.
+    await redis?.connect().catch(() => {})
     const tokens = new AccessTokens(config, keyRing)
     return {
       config,
@@ -97,6 +101,7 @@ export async function openDeps(config: Config, log: FastifyBaseLogger): Promise<
       cursors: createCursorCodec(kek),
       async close() {
         keyRing.close()
+        limiter.close()
         redis?.disconnect()
         await db.close()
       },

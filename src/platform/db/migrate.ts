@@ -60,6 +60,8 @@ export async function migrate(owner: Sql, options: { runtimeUser?: string | unde
       await tx`insert into schema_migrations (version, name, checksum) values (${m.version}, ${m.name}, ${m.checksum})`
       applied.push(m.name)
     }
+    // Production start checks (as the runtime role) that no migration is pending or edited.
+    await tx.unsafe(`grant select on schema_migrations to ${runtimeRole}`)
     // A separate runtime login role gets the runtime privileges by membership.
     if (options.runtimeUser) await tx.unsafe(`grant ${runtimeRole} to ${quoteIdent(options.runtimeUser)}`)
   })

@@ -3,6 +3,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Metrics } from '../metrics.ts'
 import { MemoryCounters, countInRedis, defineGate, revocationKey } from './counters.ts'
 import type { GateResult, Limit } from './counters.ts'
+import type { LimitOverrides, TenantLimits } from './overrides.ts'
+
+/** After a Redis failure, skip it for this long: a hung Redis must not add its timeout to every request. */
+const retryAfterFailureMs = 1_000
 
 /**
  * Counts requests against their limits in Redis (shared by every server process), or in this
@@ -13,30 +17,60 @@ import type { GateResult, Limit } from './counters.ts'
 export class RateLimiter {
   private readonly memory = new MemoryCounters()
   private degraded = false
+  private lastFailureAt = 0
 
   constructor(
     private readonly redis: Redis | undefined,
     private readonly metrics: Metrics,
     private readonly log: FastifyBaseLogger,
+    private readonly overrides?: LimitOverrides,
+    private readonly defaults: TenantLimits = { tenantPerMinute: Number.MAX_SAFE_INTEGER, principalPerMinute: Number.MAX_SAFE_INTEGER },
   ) {
-    if (redis) defineGate(redis)
-    metrics.redisUp.set(redis ? 1 : 0)
+    if (redis) {
+      defineGate(redis)
+      // ioredis emits an error on every failed reconnect; warn once per outage, not per attempt.
+      redis.on('error', (err: Error) => {
+        if (!this.degraded) this.setDegraded(true, err)
+      })
+      redis.on('ready', () => {
+        if (this.degraded) this.setDegraded(false)
+        else metrics.redisUp.set(1)
+      })
+    }
+    metrics.redisUp.set(redis?.status === 'ready' ? 1 : 0)
   }
 
   get store(): 'redis' | 'memory' {
     return this.redis && !this.degraded ? 'redis' : 'memory'
   }
 
+  /** The configured limits, or the operator's override for this tenant (applied within 30 s). */
+  limitsFor(tenantId: string): TenantLimits {
+    return this.overrides?.limitsFor(tenantId) ?? this.defaults
+  }
+
+  /** Re-reads the operator's overrides now instead of at the next 30 s tick. */
+  async reloadOverrides(): Promise<void> {
+    await this.overrides?.reload()
+  }
+
   async check(limits: readonly Limit[], jti?: string): Promise<GateResult> {
     if (this.redis) {
-      try {
-        const result = await countInRedis(this.redis, limits, jti)
-        if (this.degraded) this.setDegraded(false)
-        return result
-      } catch (err) {
-        if (!this.degraded) this.setDegraded(true, err)
-        this.metrics.redisFallback.inc()
+      // Not connected: fail over at once. ioredis keeps reconnecting in the background.
+      const usable = this.redis.status === 'ready' && Date.now() - this.lastFailureAt >= retryAfterFailureMs
+      if (usable) {
+        try {
+          const result = await countInRedis(this.redis, limits, jti)
+          if (this.degraded) this.setDegraded(false)
+          return result
+        } catch (err) {
+          this.lastFailureAt = Date.now()
+          if (!this.degraded) this.setDegraded(true, err)
+        }
+      } else if (!this.degraded) {
+        this.setDegraded(true, new Error(`Redis connection is ${this.redis.status}`))
       }
+      this.metrics.redisFallback.inc()
     }
     return this.memory.count(limits)
   }
@@ -50,6 +84,10 @@ export class RateLimiter {
     } catch {
       this.metrics.redisFallback.inc()
     }
+  }
+
+  close(): void {
+    this.overrides?.close()
   }
 
   private setDegraded(on: boolean, err?: unknown): void {
