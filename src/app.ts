@@ -5,10 +5,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { access } from './platform/access.ts'
 import type { Deps } from './platform/deps.ts'
 import { registerDocs } from './platform/docs.ts'
-import { errors } from './platform/errors.ts'
+import { AppError, errors } from './platform/errors.ts'
 import { healthRoutes } from './platform/health.ts'
 import { loggerOptions } from './platform/logger.ts'
-import { handleError, sendProblem } from './platform/problem.ts'
+import { handleError, sendProblem, writeClientError } from './platform/problem.ts'
 import { requestIdFor } from './platform/request-id.ts'
 import { validatorCompiler } from './platform/validation.ts'
 import { Problem } from './platform/schemas.ts'
@@ -37,6 +37,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Errors from Node's HTTP parser (bad framing, oversized headers) still answer problem+json.
+    clientErrorHandler: writeClientError,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
@@ -47,7 +49,10 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   app.setErrorHandler(handleError)
   // Fastify parses text/plain by default; the API takes JSON only, so anything else is 415.
   app.removeContentTypeParser('text/plain')
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)))
+  app.setNotFoundHandler((request, reply) => {
+    const path = (request.url.split('?')[0] ?? '').slice(0, 100)
+    return sendProblem(reply, errors.notFound(`route ${request.method} ${path}`))
+  })
 
   // Fail closed: a /v1 route that forgot to declare who may call it does not start.
   app.addHook('onRoute', (route) => {
@@ -57,6 +62,9 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   })
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id)
+    // JSON is UTF-8 (RFC 8259); a body declared in another charset would be misread, so refuse it.
+    const charset = /;\s*charset=("?)([^";\s]+)\1/i.exec(request.headers['content-type'] ?? '')?.[2]
+    if (charset && !/^utf-?8$/i.test(charset)) throw new AppError('unsupported_media_type', 'Send the body as application/json in UTF-8.', 415)
   })
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hasRole } from './auth/access-tokens.ts'
 import type { AccessClaims, AccessTokens, Role } from './auth/access-tokens.ts'
+import type { TenantScope } from './db/tenant.ts'
 import type { Config } from './config.ts'
 import { AppError, errors } from './errors.ts'
 import type { Metrics } from './metrics.ts'
@@ -23,6 +25,8 @@ export type Access =
 export interface Principal extends AccessClaims {
   readonly kind: 'user'
   readonly role: Role
+  /** The route's minimum role, checked again against the user's current role in the database. */
+  readonly minRole?: Role | undefined
 }
 
 declare module 'fastify' {
@@ -34,11 +38,6 @@ declare module 'fastify' {
   }
 }
 
-const rank: Record<Role, number> = { viewer: 1, member: 2, admin: 3, owner: 4 }
-
-export function hasRole(role: Role, minRole: Role): boolean {
-  return rank[role] >= rank[minRole]
-}
 
 /** The principal of a route whose access is 'user' or 'tenant'; the hooks guarantee it exists. */
 export function principalOf(request: FastifyRequest): Principal {
@@ -57,7 +56,7 @@ function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization
   if (!header) throw errors.unauthenticated()
   const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header)
-  if (!match?.[1]) throw errors.invalidToken()
+  if (!match?.[1]) throw new AppError('invalid_token', 'Send the token as "Authorization: Bearer <token>".', 401, undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
   return match[1]
 }
 
@@ -97,18 +96,10 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
     request.principal = { ...claims, kind: 'user', role: claims.roles[0] ?? 'viewer' }
   })
 
-  // After validation (path parameters are checked first), before any handler reads data.
-  app.addHook('preHandler', async (request, reply) => {
+  // Token routes are counted before validation, so malformed floods spend the caller's budget too.
+  app.addHook('preValidation', async (request, reply) => {
     const access = request.routeOptions.config.access
-    if (!access || access.kind === 'public') return
-    if (access.kind === 'credentials') {
-      const max = config.rateLimit.authPerMinute
-      await enforceLimits(reply, [
-        { name: 'ip', key: `ip:${request.ip}`, max },
-        { name: 'account', key: `acct:${access.account(request.body)}`, max },
-      ])
-      return
-    }
+    if (access?.kind !== 'user' && access?.kind !== 'tenant') return
     const p = principalOf(request)
     const limits = limiter.limitsFor(p.tid)
     const revoked = await enforceLimits(
@@ -120,12 +111,33 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
       p.jti,
     )
     if (revoked) throw errors.tokenRevoked()
-    if (access.kind === 'tenant') {
-      const { tenantId } = request.params as { tenantId?: string }
-      if (tenantId?.toLowerCase() !== p.tid) throw errors.tenantMismatch()
-      if (!hasRole(p.role, access.minRole)) throw errors.forbidden()
-    }
   })
+
+  // After validation (path parameters are checked first), before any handler reads data.
+  app.addHook('preHandler', async (request, reply) => {
+    const access = request.routeOptions.config.access
+    if (access?.kind === 'credentials') {
+      // Credentials routes key their account limit on the validated body.
+      const max = config.rateLimit.authPerMinute
+      await enforceLimits(reply, [
+        { name: 'ip', key: `ip:${request.ip}`, max },
+        { name: 'account', key: `acct:${access.account(request.body)}`, max },
+      ])
+      return
+    }
+    if (access?.kind !== 'tenant') return
+    const p = principalOf(request)
+    const { tenantId } = request.params as { tenantId?: string }
+    if (tenantId?.toLowerCase() !== p.tid) throw errors.tenantMismatch()
+    if (!hasRole(p.role, access.minRole)) throw errors.forbidden()
+    // The database re-checks the user's current role in the tenant transaction (a demotion takes effect at once).
+    request.principal = { ...p, minRole: access.minRole }
+  })
+}
+
+/** The tenant transaction scope of a principal: its tenant, user, token and the route's minimum role. */
+export function tenantScope(p: Principal): TenantScope {
+  return { tenantId: p.tid, userId: p.sub, jti: p.jti, minRole: p.minRole }
 }
 
 export const access = fp(accessPlugin, { name: 'access' })

@@ -5,6 +5,14 @@ import type { Config } from './config.ts'
 export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
   return {
     level: config.logLevel,
+    serializers: {
+      // The path only: a query string may carry anything a client put there, tokens included.
+      req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({
+        method: req.method,
+        path: (req.url ?? '').split('?')[0],
+        remoteAddress: req.ip,
+      }),
+    },
     redact: {
       paths: [
         'req.headers.authorization',

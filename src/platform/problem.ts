@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, errors } from './errors.ts'
 import type { FieldError } from './errors.ts'
@@ -27,12 +29,40 @@ interface AjvIssue {
   params: Record<string, unknown>
 }
 
+/** A body with thousands of unknown keys must not become a response (and a log line) of megabytes. */
+export const maxFieldErrors = 100
+
+function describe(i: AjvIssue): string {
+  if (i.keyword === 'additionalProperties') return 'is not an accepted property'
+  if (i.keyword === 'format' && i.params.format === 'date') return 'must be a date, YYYY-MM-DD'
+  return i.message ?? 'is invalid'
+}
+
+/**
+ * Turns ajv's issues into one message per field. For a choice (anyOf), the alternatives' noise
+ * ("must be equal to constant" ×4, "must be null") becomes one line naming what is allowed.
+ */
 function fieldErrors(issues: AjvIssue[], part: string): FieldError[] {
-  return issues.map((i) => {
-    const extra = i.keyword === 'additionalProperties' ? `/${String(i.params.additionalProperty)}` : ''
-    const message = i.keyword === 'additionalProperties' ? 'is not an accepted property' : (i.message ?? 'is invalid')
-    return { path: `/${part}${i.instancePath}${extra}`, message }
-  })
+  const choicePaths = new Set(issues.filter((i) => i.keyword === 'anyOf').map((i) => i.instancePath))
+  const out: FieldError[] = []
+  const seen = new Set<string>()
+  for (const i of issues) {
+    const path = `/${part}${i.instancePath}${i.keyword === 'additionalProperties' ? `/${String(i.params.additionalProperty)}` : ''}`
+    let message = describe(i)
+    if (choicePaths.has(i.instancePath) && i.keyword !== 'additionalProperties') {
+      const alternatives = issues.filter((j) => j.instancePath === i.instancePath && j.keyword !== 'anyOf')
+      const allowed = alternatives.filter((j) => j.keyword === 'const').map((j) => JSON.stringify(j.params.allowedValue))
+      const nullable = alternatives.some((j) => j.keyword === 'type' && j.params.type === 'null')
+      const others = alternatives.filter((j) => j.keyword !== 'const' && !(j.keyword === 'type' && j.params.type === 'null')).map(describe)
+      message = [allowed.length ? `must be one of ${allowed.join(', ')}` : others.join('; '), nullable ? 'or null' : ''].filter(Boolean).join(' ')
+    }
+    const key = `${path}\n${message}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    out.push({ path, message })
+    if (out.length === maxFieldErrors) break
+  }
+  return out
 }
 
 /** PostgreSQL SQLSTATEs that are the client's doing, and connection failures that are ours. */
@@ -78,9 +108,36 @@ export function toAppError(err: FastifyError & { validation?: AjvIssue[]; valida
   return new AppError('internal_error', 'Something went wrong on our side. Quote the request_id if you report it.', 500)
 }
 
-export function handleError(this: unknown, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function handleError(this: unknown, err: FastifyError & { validation?: AjvIssue[] }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const app = toAppError(err)
   if (app.statusCode >= 500) request.log.error({ err }, 'request failed')
-  else if (!(err instanceof AppError)) request.log.info({ code: err.code, msg: err.message }, 'request refused')
+  else if (!(err instanceof AppError)) request.log.info({ code: app.code, fastifyCode: err.code, fieldErrors: err.validation?.length }, 'request refused')
   return sendProblem(reply, app)
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (conflicting Content-Length/Transfer-Encoding,
+ * headers too large, a malformed request line) with problem+json instead of Node's bare text.
+ */
+export function writeClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
+  const status = tooLarge ? 431 : 400
+  const requestId = randomUUID()
+  const body = JSON.stringify({
+    type: 'urn:saas-api:problem:validation_failed',
+    title: tooLarge ? 'Request Header Fields Too Large' : 'Bad Request',
+    status,
+    detail: tooLarge ? 'The request headers are too large.' : 'The request is not well-formed HTTP.',
+    code: 'validation_failed',
+    request_id: requestId,
+  })
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  )
 }

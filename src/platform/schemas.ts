@@ -7,6 +7,15 @@ export const Timestamp = Type.String({ format: 'date-time', maxLength: 40, descr
 
 export const strict = { additionalProperties: false } as const
 
+/** PostgreSQL text cannot hold U+0000: refuse it in the schema, with the field named, not in the database. */
+export const noNul = '^[^\\u0000]*$'
+
+/**
+ * Cursors carry the last row's sort value (a name of up to 200 characters, JSON-escaped, base64url)
+ * and a MAC; 4096 leaves room for the worst case, so a next_cursor always fits its own schema.
+ */
+export const cursorMaxLength = 4096
+
 export const TenantParams = Type.Object({ tenantId: Uuid }, strict)
 export const TenantItemParams = Type.Object({ tenantId: Uuid, id: Uuid }, strict)
 
@@ -48,9 +57,9 @@ export function errorResponses(kind: 'public' | 'authenticated' | 'tenant', extr
 
 export const ListQueryBase = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1–100' })),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$', description: 'Opaque cursor from next_cursor' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: cursorMaxLength, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$', description: 'Opaque cursor from next_cursor' })),
 }
 
 export function page<T extends TSchema>(item: T) {
-  return Type.Object({ items: Type.Array(item, { maxItems: 100 }), next_cursor: Type.Union([Type.String({ maxLength: 512 }), Type.Null()]) }, strict)
+  return Type.Object({ items: Type.Array(item, { maxItems: 100 }), next_cursor: Type.Union([Type.String({ maxLength: cursorMaxLength }), Type.Null()]) }, strict)
 }

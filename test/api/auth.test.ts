@@ -299,10 +299,18 @@ describe('auth', () => {
       assertProblem(await refresh(t, disabled.refresh_token), 401, 'invalid_token')
     })
 
-    it('when the tenant is suspended, then refresh answers 403 tenant_suspended', async () => {
+    it('when the tenant is suspended, then refresh answers exactly as for a forged token, revealing nothing', async () => {
       const s = await signup(t)
       await t.admin`update tenants set status = 'suspended' where id = ${s.tenant.id}`
-      assertProblem(await refresh(t, s.refresh_token), 403, 'tenant_suspended')
+      const real = await refresh(t, s.refresh_token)
+      assertProblem(real, 401, 'invalid_token')
+      // A forged token naming the suspended tenant, and one naming no tenant, get the same answer.
+      const forged = (tenantId: string) => `rt_${tenantId.replaceAll('-', '')}.${'A'.repeat(43)}`
+      const suspended = await refresh(t, forged(s.tenant.id))
+      const missing = await refresh(t, forged(randomUUID()))
+      const strip = (r: { json(): Record<string, unknown> }) => ({ ...r.json(), request_id: undefined })
+      assert.deepEqual(strip(suspended), strip(missing))
+      assert.equal(suspended.statusCode, missing.statusCode)
     })
 
     it('when the body is missing its token or carries extra fields, then 400 validation_failed', async () => {

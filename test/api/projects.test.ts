@@ -41,4 +41,21 @@ describe('projects', () => {
     } while (cursor)
     assert.ok(seen.size >= 5)
   })
+
+  it('when names are long and full of characters JSON escapes, then name-sorted pages still carry a usable next_cursor', async () => {
+    const b = await createTenant(t)
+    for (const name of ['"'.repeat(200), '\\'.repeat(100) + '😀'.repeat(50), '😀'.repeat(100)])
+      assert.equal((await t.app.inject({ method: 'POST', url: `/v1/tenants/${b.tenantId}/projects`, headers: b.auth, payload: { name } })).statusCode, 201)
+    for (const sort of ['name', '-name']) {
+      let cursor: string | null = null
+      let seen = 0
+      do {
+        const res: LightMyRequestResponse = await t.app.inject({ method: 'GET', url: `/v1/tenants/${b.tenantId}/projects`, headers: b.auth, query: { sort, limit: '1', ...(cursor ? { cursor } : {}) } })
+        assert.equal(res.statusCode, 200, res.body)
+        seen += res.json().items.length
+        cursor = res.json().next_cursor
+      } while (cursor)
+      assert.equal(seen, 3)
+    }
+  })
 })

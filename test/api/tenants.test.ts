@@ -158,3 +158,24 @@ describe('tenants', () => {
     })
   })
 })
+
+describe('tenants: roles are re-checked in the database', () => {
+  let t: TestApp
+  before(async () => {
+    t = await startTestApp()
+  })
+  after(async () => t.close())
+
+  it('when an admin is demoted, then the token it already holds loses admin rights on the next request', async () => {
+    const owner = await createTenant(t)
+    const admin = await addUser(t, owner, 'admin')
+    const patch = () => t.app.inject({ method: 'PATCH', url: `/v1/tenants/${owner.tenantId}`, headers: admin.auth, payload: { name: 'Renamed' } })
+    assert.equal((await patch()).statusCode, 200)
+    await t.admin`update users set role = 'viewer' where id = ${admin.userId}`
+    const res = await patch()
+    assert.equal(res.statusCode, 403)
+    assert.equal(res.json().code, 'forbidden')
+    // Reads a viewer may make still work with the same token.
+    assert.equal((await t.app.inject({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, headers: admin.auth })).statusCode, 200)
+  })
+})

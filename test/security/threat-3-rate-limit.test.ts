@@ -78,6 +78,16 @@ describe('threat 3: rate limit bypass', () => {
     assertLimitHeaders(refused, principalLimit, 0)
   })
 
+  it('when a principal floods with malformed requests, then they spend its budget too (counted before validation)', async () => {
+    const a = await createTenant(t)
+    for (let i = 1; i <= principalLimit; i++) {
+      const res = await t.app.inject({ method: 'POST', url: `/v1/tenants/${a.tenantId}/projects`, headers: a.auth, payload: { bogus: i } })
+      assert.equal(res.statusCode, 400, res.body)
+      assertLimitHeaders(res, principalLimit, principalLimit - i)
+    }
+    assertRateLimited(await list(a), 'principal')
+  })
+
   it('when several users of one tenant share the load, then the tenant limit stops them together', async () => {
     const a = await createTenant(t)
     const b = await addUser(t, a, 'member')

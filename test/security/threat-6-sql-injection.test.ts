@@ -134,11 +134,13 @@ describe('threat 6: SQL injection', () => {
       }
     })
 
-    it(`when the ${f.name} holds a NUL character, then 400 validation_failed`, async () => {
+    it(`when the ${f.name} holds a NUL character, then 400 validation_failed naming the field`, async () => {
       for (const value of nul) {
         const res = await f.write(value)
         assert.equal(res.statusCode, 400, `${JSON.stringify(value)}: ${res.body}`)
         assert.equal(res.json().code, 'validation_failed')
+        // Refused by the schema, with the field named, not by the database with an empty list.
+        assert.ok((res.json().errors as unknown[]).length >= 1, res.body)
       }
     })
 

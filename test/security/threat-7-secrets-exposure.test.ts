@@ -36,6 +36,7 @@ describe('threat 7: secrets exposure', () => {
     const secretPassword = `pw-${randomBytes(12).toString('hex')}`
     await t.app.inject({ method: 'GET', url: `/v1/tenants/${a.tenantId}/projects`, headers: a.auth })
     await t.app.inject({ method: 'GET', url: `/v1/tenants/${a.tenantId}/projects?limit=0`, headers: a.auth })
+    await t.app.inject({ method: 'GET', url: `/v1/tenants/${a.tenantId}/projects?access_token=${a.token}` })
     await t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant_slug: a.slug, email: a.email, password: secretPassword } })
     await t.app.inject({ method: 'POST', url: `/v1/tenants/${a.tenantId}/projects`, headers: { ...a.auth, 'content-type': 'application/json' }, payload: `{"name": "${secretPassword}` })
     const text = logLines.join('')

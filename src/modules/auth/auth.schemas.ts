@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import type { Static } from 'typebox'
-import { Uuid, strict } from '../../platform/schemas.ts'
+import { Uuid, noNul, strict } from '../../platform/schemas.ts'
 
 const Slug = Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9-]{3,63}$', description: '3–63 characters of a–z, 0–9 and "-"' })
 const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 })
@@ -11,7 +11,7 @@ const AnyPassword = Type.String({ minLength: 1, maxLength: 256 })
 const RefreshToken = Type.String({ minLength: 1, maxLength: 200, description: 'Opaque refresh token (rt_…)' })
 
 export const SignupBody = Type.Object(
-  { tenant_name: Type.String({ minLength: 1, maxLength: 200 }), tenant_slug: Slug, email: Email, password: NewPassword },
+  { tenant_name: Type.String({ minLength: 1, maxLength: 200, pattern: noNul }), tenant_slug: Slug, email: Email, password: NewPassword },
   strict,
 )
 

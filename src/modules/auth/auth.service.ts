@@ -130,8 +130,9 @@ export async function refresh(d: AuthDeps, input: RefreshInput): Promise<TokenPa
   try {
     outcome = await withTenant(d.sql, { tenantId: parsed.tenantId }, (t) => rotate(d, t, parsed.hash))
   } catch (err) {
-    // No such tenant: the tenant part was forged or the tenant is gone (a suspended one stays 403).
-    if (err instanceof AppError && err.code === 'invalid_token') throw authErrors.invalidRefreshToken()
+    // No such tenant, or a suspended one: the same 401 as an unknown token, so that a forged
+    // tenant part cannot tell which tenants exist or are suspended (login hides it the same way).
+    if (err instanceof AppError && (err.code === 'invalid_token' || err.code === 'tenant_suspended')) throw authErrors.invalidRefreshToken()
     throw err
   }
   if (outcome.kind === 'ok') return outcome.pair

@@ -1,9 +1,9 @@
 import { Type } from 'typebox'
 import type { Static } from 'typebox'
-import { ListQueryBase, Timestamp, Uuid, page, strict } from '../../platform/schemas.ts'
+import { ListQueryBase, Timestamp, Uuid, noNul, page, strict } from '../../platform/schemas.ts'
 
-const Name = Type.String({ minLength: 1, maxLength: 200 })
-const Description = Type.String({ maxLength: 10_000 })
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: noNul })
+const Description = Type.String({ maxLength: 10_000, pattern: noNul })
 const Status = Type.Union([Type.Literal('active'), Type.Literal('archived')])
 
 export const Project = Type.Object(

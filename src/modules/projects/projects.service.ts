@@ -1,4 +1,5 @@
 import { uuidv7 } from 'uuidv7'
+import { tenantScope } from '../../platform/access.ts'
 import type { Principal } from '../../platform/access.ts'
 import type { CursorCodec } from '../../platform/cursor.ts'
 import { withTenant } from '../../platform/db/tenant.ts'
@@ -12,7 +13,6 @@ export interface ProjectsDeps {
   readonly cursors: CursorCodec
 }
 
-const scopeOf = (p: Principal) => ({ tenantId: p.tid, userId: p.sub, jti: p.jti })
 
 function toProject(row: Awaited<ReturnType<typeof repo.findProject>> & object): ProjectRow {
   return {
@@ -30,7 +30,7 @@ export async function listProjects(deps: ProjectsDeps, actor: Principal, q: List
   const sort = q.sort ?? '-created_at'
   const limit = q.limit ?? 20
   const after = q.cursor ? deps.cursors.decode(actor.tid, `projects:${sort}:${q.status ?? ''}`, q.cursor) : undefined
-  const rows = await withTenant(deps.sql, scopeOf(actor), (t) => repo.listProjects(t, { limit, status: q.status, sort, after }))
+  const rows = await withTenant(deps.sql, tenantScope(actor), (t) => repo.listProjects(t, { limit, status: q.status, sort, after }))
   const items = rows.slice(0, limit)
   const last = items.at(-1)
   const next = rows.length > limit && last ? deps.cursors.encode(actor.tid, `projects:${sort}:${q.status ?? ''}`, [last.sort_key, last.id]) : null
@@ -38,23 +38,23 @@ export async function listProjects(deps: ProjectsDeps, actor: Principal, q: List
 }
 
 export async function getProject(deps: ProjectsDeps, actor: Principal, id: string): Promise<ProjectRow> {
-  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.findProject(t, id))
+  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.findProject(t, id))
   if (!row) throw errors.notFound('project')
   return toProject(row)
 }
 
 export async function createProject(deps: ProjectsDeps, actor: Principal, input: CreateProjectInput): Promise<ProjectRow> {
-  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.insertProject(t, uuidv7(), input))
+  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.insertProject(t, uuidv7(), input))
   return toProject(row)
 }
 
 export async function updateProject(deps: ProjectsDeps, actor: Principal, id: string, input: UpdateProjectInput): Promise<ProjectRow> {
-  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.updateProject(t, id, input))
+  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.updateProject(t, id, input))
   if (!row) throw errors.notFound('project')
   return toProject(row)
 }
 
 export async function deleteProject(deps: ProjectsDeps, actor: Principal, id: string): Promise<void> {
-  const deleted = await withTenant(deps.sql, scopeOf(actor), (t) => repo.deleteProject(t, id))
+  const deleted = await withTenant(deps.sql, tenantScope(actor), (t) => repo.deleteProject(t, id))
   if (!deleted) throw errors.notFound('project')
 }

@@ -1,14 +1,13 @@
 import { Type } from 'typebox'
 import type { Static } from 'typebox'
-import { ListQueryBase, Timestamp, Uuid, page, strict } from '../../platform/schemas.ts'
+import { ListQueryBase, Timestamp, Uuid, page, strict, noNul } from '../../platform/schemas.ts'
 
 /** PostgreSQL cannot store U+0000 in text: refuse it here, naming the field. */
-const noNul = '^[^\\u0000]*$'
 
 const Title = Type.String({ minLength: 1, maxLength: 500, pattern: noNul })
 const Description = Type.String({ maxLength: 10_000, pattern: noNul })
 const Status = Type.Union([Type.Literal('todo'), Type.Literal('doing'), Type.Literal('done')])
-const DueDate = Type.String({ format: 'date', maxLength: 10, description: 'Calendar date, YYYY-MM-DD' })
+const DueDate = Type.String({ format: 'date', maxLength: 10, pattern: '^(?!0000)[0-9]{4}-', description: 'Calendar date, YYYY-MM-DD (years 0001–9999)' })
 
 export const TaskProjectParams = Type.Object({ tenantId: Uuid, projectId: Uuid }, strict)
 

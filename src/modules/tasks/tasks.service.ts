@@ -1,5 +1,6 @@
 import type { Sql } from 'postgres'
 import { uuidv7 } from 'uuidv7'
+import { tenantScope } from '../../platform/access.ts'
 import type { Principal } from '../../platform/access.ts'
 import type { CursorCodec } from '../../platform/cursor.ts'
 import { withTenant } from '../../platform/db/tenant.ts'
@@ -12,7 +13,6 @@ export interface TasksDeps {
   readonly cursors: CursorCodec
 }
 
-const scopeOf = (p: Principal) => ({ tenantId: p.tid, userId: p.sub, jti: p.jti })
 
 function toTask(row: repo.DbTask): TaskRow {
   return {
@@ -37,7 +37,7 @@ export async function listTasks(deps: TasksDeps, actor: Principal, projectId: st
   const limit = q.limit ?? 20
   const context = cursorContext(projectId, sort, q)
   const after = q.cursor ? deps.cursors.decode(actor.tid, context, q.cursor) : undefined
-  const [refs, rows] = await withTenant(deps.sql, scopeOf(actor), (t) =>
+  const [refs, rows] = await withTenant(deps.sql, tenantScope(actor), (t) =>
     // Pipelined: one round trip for the existence check and the page.
     Promise.all([repo.checkReferences(t, { projectId }), repo.listTasks(t, { projectId, limit, status: q.status, assigneeId: q.assignee_id, sort, after })]),
   )
@@ -49,14 +49,14 @@ export async function listTasks(deps: TasksDeps, actor: Principal, projectId: st
 }
 
 export async function getTask(deps: TasksDeps, actor: Principal, id: string): Promise<TaskRow> {
-  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.findTask(t, id))
+  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.findTask(t, id))
   if (!row) throw errors.notFound('task')
   return toTask(row)
 }
 
 /** Creates a task in a project of the caller's tenant: unknown project 404, foreign assignee 422. */
 export async function createTask(deps: TasksDeps, actor: Principal, projectId: string, input: CreateTaskInput): Promise<TaskRow> {
-  const row = await withTenant(deps.sql, scopeOf(actor), async (t) => {
+  const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
     const refs = await repo.checkReferences(t, { projectId, assigneeId: input.assignee_id ?? undefined })
     if (!refs.project) throw errors.notFound('project')
     if (!refs.assignee) throw errors.invalidReference('assignee_id')
@@ -67,7 +67,7 @@ export async function createTask(deps: TasksDeps, actor: Principal, projectId: s
 
 /** Updates a task; project_id moves it to another project of the same tenant. */
 export async function updateTask(deps: TasksDeps, actor: Principal, id: string, input: UpdateTaskInput): Promise<TaskRow> {
-  const row = await withTenant(deps.sql, scopeOf(actor), async (t) => {
+  const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
     if (input.project_id !== undefined || input.assignee_id) {
       const refs = await repo.checkReferences(t, { taskId: id, projectId: input.project_id, assigneeId: input.assignee_id ?? undefined })
       // The task's own absence wins: a bad reference must not be reported for a task the caller cannot see.
@@ -82,6 +82,6 @@ export async function updateTask(deps: TasksDeps, actor: Principal, id: string, 
 }
 
 export async function deleteTask(deps: TasksDeps, actor: Principal, id: string): Promise<void> {
-  const deleted = await withTenant(deps.sql, scopeOf(actor), (t) => repo.deleteTask(t, id))
+  const deleted = await withTenant(deps.sql, tenantScope(actor), (t) => repo.deleteTask(t, id))
   if (!deleted) throw errors.notFound('task')
 }

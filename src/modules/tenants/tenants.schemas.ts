@@ -1,9 +1,8 @@
 import { Type } from 'typebox'
 import type { Static } from 'typebox'
-import { Timestamp, Uuid, strict } from '../../platform/schemas.ts'
+import { Timestamp, Uuid, strict, noNul } from '../../platform/schemas.ts'
 
 /** PostgreSQL cannot store U+0000 in text or jsonb: refuse it here, naming the field. */
-const noNul = '^[^\\u0000]*$'
 
 const Name = Type.String({ minLength: 1, maxLength: 200, pattern: noNul })
 const Slug = Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9-]{3,63}$' })

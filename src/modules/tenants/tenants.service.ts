@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres'
+import { tenantScope } from '../../platform/access.ts'
 import type { Principal } from '../../platform/access.ts'
 import { withTenant } from '../../platform/db/tenant.ts'
 import { AppError, errors } from '../../platform/errors.ts'
@@ -11,7 +12,6 @@ export interface TenantsDeps {
   readonly requireMfaForAdmin: boolean
 }
 
-const scopeOf = (p: Principal) => ({ tenantId: p.tid, userId: p.sub, jti: p.jti })
 
 function toTenant(row: repo.DbTenant): TenantRow {
   return { id: row.id, slug: row.slug, name: row.name, settings: row.settings, created_at: row.created_at.toISOString() }
@@ -19,7 +19,7 @@ function toTenant(row: repo.DbTenant): TenantRow {
 
 /** Reads the caller's tenant. */
 export async function getTenant(deps: TenantsDeps, actor: Principal): Promise<TenantRow> {
-  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.findTenant(t))
+  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.findTenant(t))
   if (!row) throw errors.notFound('tenant')
   return toTenant(row)
 }
@@ -28,7 +28,7 @@ export async function getTenant(deps: TenantsDeps, actor: Principal): Promise<Te
 export async function updateTenant(deps: TenantsDeps, actor: Principal, input: UpdateTenantInput): Promise<TenantRow> {
   if (deps.requireMfaForAdmin && !actor.amr.includes('otp'))
     throw new AppError('mfa_step_up_required', 'Changing tenant settings needs a login with a one-time code.', 403)
-  const row = await withTenant(deps.sql, scopeOf(actor), (t) => repo.updateTenant(t, input))
+  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.updateTenant(t, input))
   if (!row) throw errors.notFound('tenant')
   return toTenant(row)
 }

@@ -8,6 +8,13 @@ import type { KeyRing } from './key-ring.ts'
 
 export const roles = ['owner', 'admin', 'member', 'viewer'] as const
 export type Role = (typeof roles)[number]
+
+const rank: Record<Role, number> = { viewer: 1, member: 2, admin: 3, owner: 4 }
+
+/** owner > admin > member > viewer. */
+export function hasRole(role: Role, minRole: Role): boolean {
+  return rank[role] >= rank[minRole]
+}
 export type AuthMethod = 'pwd' | 'otp'
 
 export interface AccessClaims {

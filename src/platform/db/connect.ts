@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import postgres from 'postgres'
 import type { Sql } from 'postgres'
@@ -63,8 +63,32 @@ export async function openDatabase(config: Config): Promise<Database> {
   return openEmbedded(path.join(config.db.dataDir, 'pgdata'))
 }
 
+/**
+ * PGlite is a single-process database: a second process opening the same directory (a seed or
+ * migrate run beside the server) would corrupt it. A lock file with the owner's pid refuses that;
+ * a lock left by a process that no longer runs is taken over.
+ */
+function lockDataDir(dir: string): () => void {
+  const lock = `${dir}.lock`
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' })
+  } catch {
+    const pid = Number(readFileSync(lock, 'utf8'))
+    let alive = false
+    try {
+      alive = Number.isInteger(pid) && pid > 0 && (pid === process.pid || process.kill(pid, 0))
+    } catch {
+      alive = false
+    }
+    if (alive) throw new Error(`the embedded database in ${dir} is in use by process ${pid}; stop it first (or set DATA_DIR or DATABASE_URL)`)
+    writeFileSync(lock, String(process.pid))
+  }
+  return () => rmSync(lock, { force: true })
+}
+
 async function openEmbedded(dir: string): Promise<Database> {
   mkdirSync(dir, { recursive: true })
+  const unlock = lockDataDir(dir)
   const { PGlite } = await import('@electric-sql/pglite')
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket')
   const pglite = await PGlite.create(dir)
@@ -82,6 +106,7 @@ async function openEmbedded(dir: string): Promise<Database> {
       await sql.end({ timeout: 5 })
       await server.stop()
       await pglite.close()
+      unlock()
     },
   }
 }

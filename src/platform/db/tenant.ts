@@ -1,4 +1,6 @@
 import type { Sql, TransactionSql } from 'postgres'
+import { hasRole } from '../auth/access-tokens.ts'
+import type { Role } from '../auth/access-tokens.ts'
 import { errors } from '../errors.ts'
 import { runtimeRole } from './connect.ts'
 
@@ -25,6 +27,8 @@ export interface TenantScope {
   readonly userId?: string | undefined
   /** When set, an access token revoked in PostgreSQL (the durable copy) is refused. */
   readonly jti?: string | undefined
+  /** When set, the user's current role in the database must be at least this. */
+  readonly minRole?: Role | undefined
   /** Signup: the tenant row is created inside this transaction, so there is nothing to check yet. */
   readonly isNewTenant?: boolean
 }
@@ -32,6 +36,7 @@ export interface TenantScope {
 interface ActorRow {
   status: string
   user_ok: boolean | null
+  user_role: Role | null
   revoked: boolean
 }
 
@@ -51,15 +56,17 @@ export async function withTenant<T>(sql: Sql, scope: TenantScope, fn: (tx: Tenan
       tx`select set_config('role', ${runtimeRole}, true), set_config('app.tenant_id', ${scope.tenantId}, true)`,
       tx<ActorRow[]>`
         select t.status,
-               (select not u.disabled from users u where u.tenant_id = t.id and u.id = ${scope.userId ?? null}::uuid) as user_ok,
+               u.role as user_role, not u.disabled as user_ok,
                exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${scope.jti ?? null}::uuid) as revoked
-          from tenants t where t.id = ${scope.tenantId}::uuid`,
+          from tenants t left join users u on u.tenant_id = t.id and u.id = ${scope.userId ?? null}::uuid
+         where t.id = ${scope.tenantId}::uuid`,
     ])
     const actor = rows[0]
     // No row: the tenant does not exist (or the setting failed and RLS hid it): fail closed.
     if (!actor) throw errors.invalidToken()
     if (scope.userId !== undefined && actor.user_ok !== true) throw errors.invalidToken()
     if (actor.revoked) throw errors.tokenRevoked()
+    if (scope.minRole && !(actor.user_role && hasRole(actor.user_role, scope.minRole))) throw errors.forbidden()
     if (actor.status !== 'active') throw errors.tenantSuspended()
     return fn(tenantTx(tx, scope.tenantId))
   }))
