@@ -17,7 +17,7 @@ async function main(): Promise<number> {
     config = loadConfig()
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`Configuration error: ${err.message} (variable ${err.variable})`)
+      console.error(`Configuration error: ${err.message}`)
       return 78
     }
     throw err
@@ -30,7 +30,7 @@ async function main(): Promise<number> {
     const applied = await migrate(db.ownerSql, { runtimeUser })
     const where = ownerUrl ? describeUrl(ownerUrl) : db.describe
     if (applied.length) for (const name of applied) console.log(`applied ${name}`)
-    console.log(`${applied.length ? applied.length : 'no'} migration(s) applied to ${where} in ${Date.now() - started} ms${applied.length ? '' : ' (already up to date)'}`)
+    console.log(applied.length ? `${applied.length} migration${applied.length === 1 ? '' : 's'} applied to ${where} in ${Date.now() - started} ms` : `${where} is already up to date`)
     if (runtimeUser) console.log(`runtime user "${runtimeUser}" is a member of saas_runtime`)
     return 0
   } catch (err) {

@@ -140,8 +140,8 @@ async function main(): Promise<number> {
       `seeded ${args.tenants} tenant(s), ${args.tenants * args.projects} project(s), ${args.tenants * args.projects * args.tasks} task(s) ` +
         `into ${db.describe} in ${seconds} s`,
     )
-    console.log(`every seeded owner's password: ${password}`)
-    console.log(`owners written to ${args.out}`)
+    // The shared password goes to the 0600 file only, never to a terminal or a CI log.
+    console.log(`owners and their password written to ${args.out}`)
     return 0
   } catch (err) {
     console.error(`Seed failed: ${err instanceof Error ? err.message : String(err)}`)

@@ -29,6 +29,10 @@ async function main(): Promise<void> {
   }
   const log = pino(loggerOptions(config))
   let deps: Deps
+  log.info(
+    { database: config.db.url ? 'postgresql' : `embedded in ${config.db.dataDir}`, redis: config.redisUrl ? 'redis' : 'in-process counters' },
+    config.db.url ? 'starting: connecting to the database' : 'starting: opening the embedded database (the first start takes a few seconds)',
+  )
   try {
     deps = await openDeps(config, log)
   } catch (err) {

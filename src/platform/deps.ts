@@ -37,9 +37,10 @@ export interface Deps {
 }
 
 /** Development only: a key-encryption key generated once into DATA_DIR, readable by this user alone. */
-function developmentKek(dataDir: string): Buffer {
+function developmentKek(dataDir: string, log: FastifyBaseLogger): Buffer {
   const file = path.join(dataDir, 'key-encryption-key')
   if (!existsSync(file)) {
+    log.warn({ file }, 'KEY_ENCRYPTION_KEY is not set: generated a development key-encryption key (set it in production)')
     mkdirSync(dataDir, { recursive: true })
     writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 })
   }
@@ -65,7 +66,7 @@ async function prepareSchema(config: Config, db: Database): Promise<void> {
 }
 
 export async function openDeps(config: Config, log: FastifyBaseLogger): Promise<Deps> {
-  const kek = config.keyEncryptionKey ?? (config.isProduction ? undefined : developmentKek(config.db.dataDir))
+  const kek = config.keyEncryptionKey ?? (config.isProduction ? undefined : developmentKek(config.db.dataDir, log))
   if (!kek) throw new ConfigError('KEY_ENCRYPTION_KEY', 'is required')
   const box = createSecretBox(kek)
   const db = await openDatabase(config)
@@ -75,7 +76,10 @@ export async function openDeps(config: Config, log: FastifyBaseLogger): Promise<
     const configuredKey = config.jwt.alg === 'HS256' ? config.jwt.secret : config.jwt.privateKeyPem
     if (!configuredKey && !config.isProduction) {
       const [row] = await db.ownerSql<{ n: number }[]>`select count(*)::int as n from signing_keys where alg = ${config.jwt.alg} and retired_at is null`
-      if (!row?.n) await storeNewSigningKey(db.ownerSql, box, config.jwt.alg)
+      if (!row?.n) {
+        const kid = await storeNewSigningKey(db.ownerSql, box, config.jwt.alg)
+        log.warn({ kid, alg: config.jwt.alg }, 'no signing key configured: generated one, stored encrypted in the database (set JWT_PRIVATE_KEY or JWT_SECRET in production)')
+      }
     }
     const keyRing = await KeyRing.open(config, db.sql, box, (msg) => log.warn(msg))
     const metrics = createMetrics()

@@ -170,8 +170,7 @@ export async function registerDocs(app: FastifyInstance, config: Config): Promis
             bearerFormat: 'JWT',
             description:
               'Access token (a JWS with typ at+jwt, at most 15 minutes, from /v1/auth/login, /v1/signup or /v1/auth/refresh), ' +
-              'verified as RFC8725 (JWT best current practices) recommends: one configured algorithm, never none, kid, iss, aud, exp and nbf checked. ' +
-              'API keys (sk_...) are sent the same way.',
+              'verified as RFC8725 (JWT best current practices) recommends: one configured algorithm, never none, kid, iss, aud, exp and nbf checked..',
           },
         },
       },
@@ -179,11 +178,8 @@ export async function registerDocs(app: FastifyInstance, config: Config): Promis
       tags: [
         { name: 'auth', description: 'Signup, login, token refresh and logout' },
         { name: 'tenants', description: 'The caller’s tenant' },
-        { name: 'users', description: 'Users of a tenant' },
         { name: 'projects', description: 'Projects of a tenant' },
         { name: 'tasks', description: 'Tasks of a project' },
-        { name: 'api-keys', description: 'API keys of a tenant' },
-        { name: 'audit', description: 'Audit events of a tenant' },
         { name: 'operations', description: 'Health and discovery' },
       ],
     },

@@ -70,7 +70,7 @@ export const errors = {
   validation: (errs: FieldError[], message = 'The request did not pass validation.') =>
     new AppError('validation_failed', message, 400, errs),
   unauthenticated: () =>
-    new AppError('unauthenticated', 'Send an access token or API key as "Authorization: Bearer <token>".', 401, undefined, {
+    new AppError('unauthenticated', 'Send an access token as "Authorization: Bearer <token>" (from /v1/auth/login).', 401, undefined, {
       'WWW-Authenticate': 'Bearer',
     }),
   invalidToken: () => new AppError('invalid_token', 'The access token is not valid. Log in again.', 401, undefined, bearerInvalid),
