@@ -16,6 +16,9 @@ import { authModule } from './modules/auth/index.ts'
 import { projectsModule } from './modules/projects/index.ts'
 import { tasksModule } from './modules/tasks/index.ts'
 import { tenantsModule } from './modules/tenants/index.ts'
+import { usersModule } from './modules/users/index.ts'
+import { apiKeysModule } from './modules/api-keys/index.ts'
+import { auditEventsModule } from './modules/audit-events/index.ts'
 
 export interface BuildOptions {
   /** Where request logs go (default stdout); tests capture them to prove secrets are redacted. */
@@ -84,7 +87,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     else if (!reply.hasHeader('Cache-Control')) void reply.header('Cache-Control', 'no-store')
   })
 
-  await app.register(access, { config, tokens: deps.tokens, limiter: deps.limiter, metrics: deps.metrics })
+  await app.register(access, { config, tokens: deps.tokens, apiKeys: deps.apiKeys, limiter: deps.limiter, metrics: deps.metrics })
   await registerDocs(app, config)
   healthRoutes(app, deps)
 
@@ -92,6 +95,9 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(tenantsModule, { deps, prefix: '/v1/tenants' })
   await app.register(projectsModule, { deps, prefix: '/v1/tenants' })
   await app.register(tasksModule, { deps, prefix: '/v1/tenants' })
+  await app.register(usersModule, { deps, prefix: '/v1/tenants' })
+  await app.register(apiKeysModule, { deps, prefix: '/v1/tenants' })
+  await app.register(auditEventsModule, { deps, prefix: '/v1/tenants' })
   return app
 }
 

@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasRole } from './auth/access-tokens.ts'
 import type { AccessClaims, AccessTokens, Role } from './auth/access-tokens.ts'
 import type { TenantScope } from './db/tenant.ts'
+import { permissions } from './permissions.ts'
+import type { ApiKeyScope, Permission, PermissionRule } from './permissions.ts'
 import type { Config } from './config.ts'
 import { AppError, errors } from './errors.ts'
 import type { Metrics } from './metrics.ts'
@@ -13,21 +15,37 @@ import type { RateLimiter } from './ratelimit/limiter.ts'
  * Who may call a route, declared once in its config and enforced here for every route:
  * - public: anyone (health, docs, JWKS); no rate limit
  * - credentials: signup/login/refresh; limited per client IP and per account
- * - user: any valid access token (logout)
- * - tenant: a valid token of the tenant in the path, with at least minRole
+ * - user: any valid user access token (logout, MFA enrolment); API keys are refused
+ * - tenant: a token or API key of the tenant in the path, allowed by the permission table
  */
 export type Access =
   | { readonly kind: 'public' }
   | { readonly kind: 'credentials'; readonly account: (body: unknown) => string }
   | { readonly kind: 'user' }
-  | { readonly kind: 'tenant'; readonly minRole: Role }
+  | { readonly kind: 'tenant'; readonly permission: Permission }
 
-export interface Principal extends AccessClaims {
+export interface UserPrincipal extends AccessClaims {
   readonly kind: 'user'
   readonly role: Role
   /** The route's minimum role, checked again against the user's current role in the database. */
   readonly minRole?: Role | undefined
 }
+
+export interface ApiKeyPrincipal {
+  readonly kind: 'api_key'
+  readonly tid: string
+  readonly keyId: string
+  readonly scopes: readonly ApiKeyScope[]
+}
+
+export type Principal = UserPrincipal | ApiKeyPrincipal
+
+/** Verifies an `sk_` API key against the database; throws a 401 AppError when it does not hold. */
+export interface ApiKeyVerifier {
+  verify(key: string): Promise<ApiKeyPrincipal>
+}
+
+export const apiKeyPrefix = 'sk_'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -45,9 +63,30 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal
 }
 
+/** The user behind a 'user' route (API keys never get there). */
+export function userPrincipalOf(request: FastifyRequest): UserPrincipal {
+  const p = principalOf(request)
+  if (p.kind !== 'user') throw errors.forbidden('API keys cannot call this endpoint.')
+  return p
+}
+
+/** Decides from the permission table alone; throws 403 forbidden or mfa_step_up_required. */
+export function authorize(p: Principal, permission: Permission, requireMfaForAdmin: boolean): void {
+  const rule: PermissionRule = permissions[permission]
+  if (p.kind === 'api_key') {
+    if (!rule.apiKeyScope) throw errors.forbidden('API keys cannot call this endpoint.')
+    if (!p.scopes.includes(rule.apiKeyScope)) throw errors.forbidden(`This API key lacks the ${rule.apiKeyScope} scope.`)
+    return
+  }
+  if (!hasRole(p.role, rule.minRole)) throw errors.forbidden()
+  if (rule.adminAction && requireMfaForAdmin && !p.amr.includes('otp'))
+    throw new AppError('mfa_step_up_required', 'This admin action needs a login with a one-time code (TOTP). Log in again with otp.', 403)
+}
+
 interface AccessOptions {
   config: Config
   tokens: AccessTokens
+  apiKeys: ApiKeyVerifier
   limiter: RateLimiter
   metrics: Metrics
 }
@@ -74,7 +113,7 @@ function setLimitHeaders(reply: FastifyReply, states: readonly LimitState[]): Li
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<void> {
-  const { config, tokens, limiter, metrics } = opts
+  const { config, tokens, apiKeys, limiter, metrics } = opts
   app.decorateRequest('principal', undefined)
 
   async function enforceLimits(reply: FastifyReply, limits: Limit[], jti?: string): Promise<boolean> {
@@ -92,7 +131,13 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
   app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config.access
     if (!access || access.kind === 'public' || access.kind === 'credentials') return
-    const claims = await tokens.verify(bearer(request))
+    const token = bearer(request)
+    if (token.startsWith(apiKeyPrefix)) {
+      if (access.kind !== 'tenant') throw errors.forbidden('API keys cannot call this endpoint.')
+      request.principal = await apiKeys.verify(token)
+      return
+    }
+    const claims = await tokens.verify(token)
     request.principal = { ...claims, kind: 'user', role: claims.roles[0] ?? 'viewer' }
   })
 
@@ -106,9 +151,9 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
       reply,
       [
         { name: 'tenant', key: `t:${p.tid}`, max: limits.tenantPerMinute },
-        { name: 'principal', key: `u:${p.sub}`, max: limits.principalPerMinute },
+        { name: 'principal', key: p.kind === 'user' ? `u:${p.sub}` : `k:${p.keyId}`, max: limits.principalPerMinute },
       ],
-      p.jti,
+      p.kind === 'user' ? p.jti : undefined,
     )
     if (revoked) throw errors.tokenRevoked()
   })
@@ -129,14 +174,16 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
     const p = principalOf(request)
     const { tenantId } = request.params as { tenantId?: string }
     if (tenantId?.toLowerCase() !== p.tid) throw errors.tenantMismatch()
-    if (!hasRole(p.role, access.minRole)) throw errors.forbidden()
+    authorize(p, access.permission, config.requireMfaForAdmin)
     // The database re-checks the user's current role in the tenant transaction (a demotion takes effect at once).
-    request.principal = { ...p, minRole: access.minRole }
+    if (p.kind === 'user') request.principal = { ...p, minRole: permissions[access.permission].minRole }
   })
 }
 
 /** The tenant transaction scope of a principal: its tenant, user, token and the route's minimum role. */
 export function tenantScope(p: Principal): TenantScope {
+  // An API key was verified against the database moments ago, in onRequest.
+  if (p.kind === 'api_key') return { tenantId: p.tid }
   return { tenantId: p.tid, userId: p.sub, jti: p.jti, minRole: p.minRole }
 }
 

@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
+import type { ApiKeyVerifier } from './access.ts'
 import { AccessTokens } from './auth/access-tokens.ts'
+import { createApiKeyVerifier } from './auth/api-keys.ts'
 import { KeyRing } from './auth/key-ring.ts'
 import { createSecretBox } from './auth/secret-box.ts'
 import type { SecretBox } from './auth/secret-box.ts'
@@ -30,6 +32,7 @@ export interface Deps {
   readonly box: SecretBox
   readonly keyRing: KeyRing
   readonly tokens: AccessTokens
+  readonly apiKeys: ApiKeyVerifier
   readonly limiter: RateLimiter
   readonly metrics: Metrics
   readonly cursors: CursorCodec
@@ -100,6 +103,7 @@ export async function openDeps(config: Config, log: FastifyBaseLogger): Promise<
       box,
       keyRing,
       tokens,
+      apiKeys: createApiKeyVerifier(db.sql),
       limiter,
       metrics,
       cursors: createCursorCodec(kek),

@@ -27,8 +27,14 @@ describe('tenants', () => {
   })
   after(async () => t.close())
 
-  it('when a viewer reads the tenant, then it gets id, slug, name, settings and created_at only', async () => {
+  it('when a viewer reads the tenant, then 403 forbidden (the contract gives tenant reads to members)', async () => {
     const res = await t.app.inject({ method: 'GET', url, headers: viewer.auth })
+    assert.equal(res.statusCode, 403, res.body)
+    assert.equal(res.json().code, 'forbidden')
+  })
+
+  it('when a member reads the tenant, then it gets id, slug, name, settings and created_at only', async () => {
+    const res = await t.app.inject({ method: 'GET', url, headers: member.auth })
     assert.equal(res.statusCode, 200, res.body)
     const body = res.json()
     assert.deepEqual(Object.keys(body).sort(), ['created_at', 'id', 'name', 'settings', 'slug'])
@@ -171,11 +177,11 @@ describe('tenants: roles are re-checked in the database', () => {
     const admin = await addUser(t, owner, 'admin')
     const patch = () => t.app.inject({ method: 'PATCH', url: `/v1/tenants/${owner.tenantId}`, headers: admin.auth, payload: { name: 'Renamed' } })
     assert.equal((await patch()).statusCode, 200)
-    await t.admin`update users set role = 'viewer' where id = ${admin.userId}`
+    await t.admin`update users set role = 'member' where id = ${admin.userId}`
     const res = await patch()
     assert.equal(res.statusCode, 403)
     assert.equal(res.json().code, 'forbidden')
-    // Reads a viewer may make still work with the same token.
+    // Reads a member may make still work with the same token.
     assert.equal((await t.app.inject({ method: 'GET', url: `/v1/tenants/${owner.tenantId}`, headers: admin.auth })).statusCode, 200)
   })
 })

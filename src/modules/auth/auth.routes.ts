@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { principalOf } from '../../platform/access.ts'
+import { userPrincipalOf } from '../../platform/access.ts'
 import type { Deps } from '../../platform/deps.ts'
 import { errorResponses } from '../../platform/schemas.ts'
 import { Jwks, LoginBody, LogoutBody, RefreshBody, SignupBody, SignupResponse, TokenResponse } from './auth.schemas.ts'
@@ -63,7 +63,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
       response: { 204: { type: 'null', description: 'Logged out' }, ...errorResponses('authenticated', { 403: 'The tenant is suspended (tenant_suspended)' }) },
     },
   }, async (req, reply) => {
-    await service.logout(d, principalOf(req), req.body)
+    await service.logout(d, userPrincipalOf(req), req.body)
     return reply.code(204).send(null)
   })
 

@@ -1,7 +1,7 @@
 import postgres from 'postgres'
 import type { Sql } from 'postgres'
 import { uuidv7 } from 'uuidv7'
-import type { Principal } from '../../platform/access.ts'
+import type { UserPrincipal } from '../../platform/access.ts'
 import type { AccessTokens, AuthMethod, Role } from '../../platform/auth/access-tokens.ts'
 import type { KeyRing } from '../../platform/auth/key-ring.ts'
 import { clockToleranceSec } from '../../platform/auth/key-ring.ts'
@@ -146,7 +146,7 @@ export async function refresh(d: AuthDeps, input: RefreshInput): Promise<TokenPa
  * every still-valid access token of that family). A refresh_token in the body ends its login too,
  * if it is the caller's own; anyone else's, or a malformed one, is ignored, so logout is no oracle.
  */
-export async function logout(d: AuthDeps, actor: Principal, input: LogoutInput): Promise<void> {
+export async function logout(d: AuthDeps, actor: UserPrincipal, input: LogoutInput): Promise<void> {
   const given = input.refresh_token ? parseRefreshToken(input.refresh_token) : undefined
   const revoked = await withTenant(d.sql, { tenantId: actor.tid, userId: actor.sub, jti: actor.jti }, async (t) => {
     const out = await repo.revokeAccessToken(t, actor.jti, actor.exp + clockToleranceSec)

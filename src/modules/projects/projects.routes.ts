@@ -5,8 +5,8 @@ import { TenantItemParams, TenantParams, errorResponses } from '../../platform/s
 import { CreateProject, ListProjectsQuery, Project, ProjectPage, UpdateProject } from './projects.schemas.ts'
 import * as service from './projects.service.ts'
 
-const read = { access: { kind: 'tenant', minRole: 'viewer' } } as const
-const write = { access: { kind: 'tenant', minRole: 'member' } } as const
+const read = { access: { kind: 'tenant', permission: 'projects:read' } } as const
+const write = { access: { kind: 'tenant', permission: 'projects:write' } } as const
 const tags = ['projects']
 
 export const projectsRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {

@@ -5,8 +5,8 @@ import { TenantItemParams, errorResponses } from '../../platform/schemas.ts'
 import { CreateTask, ListTasksQuery, Task, TaskPage, TaskProjectParams, UpdateTask } from './tasks.schemas.ts'
 import * as service from './tasks.service.ts'
 
-const read = { access: { kind: 'tenant', minRole: 'viewer' } } as const
-const write = { access: { kind: 'tenant', minRole: 'member' } } as const
+const read = { access: { kind: 'tenant', permission: 'tasks:read' } } as const
+const write = { access: { kind: 'tenant', permission: 'tasks:write' } } as const
 const tags = ['tasks']
 const invalidReference = { 422: 'A referenced id (project_id, assignee_id) is not in this tenant (invalid_reference)' }
 

@@ -6,12 +6,12 @@ import { Tenant, UpdateTenant } from './tenants.schemas.ts'
 import * as service from './tenants.service.ts'
 
 // The contract says "member" may read; a viewer reads everything else in the tenant, so the tenant too.
-const read = { access: { kind: 'tenant', minRole: 'viewer' } } as const
-const admin = { access: { kind: 'tenant', minRole: 'admin' } } as const
+const read = { access: { kind: 'tenant', permission: 'tenant:read' } } as const
+const admin = { access: { kind: 'tenant', permission: 'tenant:update' } } as const
 const tags = ['tenants']
 
 export const tenantsRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  const d = { sql: deps.db.sql, requireMfaForAdmin: deps.config.requireMfaForAdmin }
+  const d = { sql: deps.db.sql }
 
   app.get('/:tenantId', {
     config: read,
