@@ -3,7 +3,8 @@
  * Owner: DATABASE_OWNER_URL, else DATABASE_URL, else the embedded database under DATA_DIR.
  * When the owner and runtime users differ, the runtime user is granted saas_runtime.
  */
-import { ConfigError, loadConfig } from '../src/platform/config.ts'
+import { ConfigError } from '../src/platform/config.ts'
+import { loadConfigWithSecrets } from '../src/platform/secrets-manager.ts'
 import { describeUrl, openDatabase } from '../src/platform/db/connect.ts'
 import { migrate } from '../src/platform/db/migrate.ts'
 
@@ -14,7 +15,7 @@ function userOf(url: string | undefined): string | undefined {
 async function main(): Promise<number> {
   let config
   try {
-    config = loadConfig()
+    config = await loadConfigWithSecrets()
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`Configuration error: ${err.message}`)

@@ -15,7 +15,8 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { uuidv7 } from 'uuidv7'
 import { hashPassword } from '../src/platform/auth/passwords.ts'
-import { ConfigError, loadConfig } from '../src/platform/config.ts'
+import { ConfigError } from '../src/platform/config.ts'
+import { loadConfigWithSecrets } from '../src/platform/secrets-manager.ts'
 import { openDatabase } from '../src/platform/db/connect.ts'
 import { migrate } from '../src/platform/db/migrate.ts'
 import { withTenant } from '../src/platform/db/tenant.ts'
@@ -78,7 +79,7 @@ async function main(): Promise<number> {
   let config
   try {
     args = parseSeedArgs(process.argv.slice(2))
-    config = loadConfig()
+    config = await loadConfigWithSecrets()
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n${usage}`)

@@ -2,7 +2,8 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import pino from 'pino'
 import { buildApp } from './app.ts'
-import { ConfigError, loadConfig } from './platform/config.ts'
+import { ConfigError } from './platform/config.ts'
+import { loadConfigWithSecrets } from './platform/secrets-manager.ts'
 import type { Config } from './platform/config.ts'
 import { openDeps } from './platform/deps.ts'
 import type { Deps } from './platform/deps.ts'
@@ -19,7 +20,7 @@ async function startMetricsServer(deps: Deps, config: Config) {
 async function main(): Promise<void> {
   let config: Config
   try {
-    config = loadConfig()
+    config = await loadConfigWithSecrets()
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`Configuration error: ${err.message}`)
