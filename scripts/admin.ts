@@ -6,15 +6,18 @@
  *   npm run admin -- tenant suspend <slug>   the tenant's tokens get 403 tenant_suspended
  *   npm run admin -- tenant resume <slug>
  *
- * Not yet recorded in the audit log: the audit log arrives with the identity issue.
+ * Each is recorded in operator_events (owner role only) under the OS user's name; a tenant
+ * suspension or resumption also in that tenant's audit log (GET /v1/tenants/{tid}/audit-events).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Sql } from 'postgres'
+import type { Sql, TransactionSql } from 'postgres'
+import { operatorName, recordOperatorEvent } from '../src/platform/audit.ts'
 import { keyReloadIntervalMs } from '../src/platform/auth/key-ring.ts'
 import { createSecretBox } from '../src/platform/auth/secret-box.ts'
 import { storeNewSigningKey } from '../src/platform/auth/signing-keys.ts'
-import { ConfigError, loadConfig } from '../src/platform/config.ts'
+import { ConfigError } from '../src/platform/config.ts'
+import { loadConfigWithSecrets } from '../src/platform/secrets-manager.ts'
 import type { Config } from '../src/platform/config.ts'
 import { openDatabase } from '../src/platform/db/connect.ts'
 import { checkMigrations } from '../src/platform/db/migrate.ts'
@@ -23,7 +26,6 @@ const usage = `usage:
   npm run admin -- keys rotate
   npm run admin -- tenant suspend <slug>
   npm run admin -- tenant resume <slug>`
-const auditNote = 'note: operator actions are not yet recorded in the audit log (it arrives with the identity issue)'
 
 class UsageError extends Error {}
 
@@ -59,29 +61,40 @@ async function rotateKeys(owner: Sql, config: Config): Promise<void> {
     // Retired keys stop signing at once but stay in the JWKS until their last token has expired.
     const rows = await tx<{ kid: string }[]>`
       update signing_keys set retired_at = now() where alg = ${alg} and kid <> ${newKid} and retired_at is null returning kid`
-    return { kid: newKid, retired: rows.map((r) => r.kid) }
+    const retiredKids = rows.map((r) => r.kid)
+    await recordOperatorEvent(tx, { operator: operatorName(), action: 'signing_key.rotated', target: { type: 'signing_key', id: newKid }, details: { alg, retired: retiredKids } })
+    return { kid: newKid, retired: retiredKids }
   })
   console.log(`keys rotate: new ${alg} signing key ${kid}`)
   console.log(retired.length ? `retired (still verifying until their tokens expire): ${retired.join(', ')}` : 'no earlier stored key to retire')
   if (config.jwt.alg === 'HS256' ? config.jwt.secret : config.jwt.privateKeyPem)
     console.log('the configured JWT_PRIVATE_KEY/JWT_SECRET is older than the new key, so it no longer signs; it keeps verifying while it stays configured')
   console.log(`running servers reload signing keys every ${keyReloadIntervalMs / 1000} s and sign with the new key from then on`)
+  console.log(`recorded in operator_events as signing_key.rotated by ${operatorName()}`)
 }
 
 async function setTenantStatus(owner: Sql, slug: string, action: 'suspend' | 'resume'): Promise<boolean> {
   const status = action === 'suspend' ? 'suspended' : 'active'
-  const [row] = await owner<{ id: string; previous: string }[]>`
-    update tenants t set status = ${status}, updated_at = now()
-      from (select id, status from tenants where slug = ${slug} for update) old
-     where t.id = old.id
-    returning t.id, old.status as previous`
+  const event = action === 'suspend' ? 'tenant.suspended' : 'tenant.resumed'
+  // The change and its audit events commit together, or not at all.
+  const row = await owner.begin(async (tx: TransactionSql) => {
+    const [changed] = await tx<{ id: string; previous: string }[]>`
+      update tenants t set status = ${status}, updated_at = now()
+        from (select id, status from tenants where slug = ${slug} for update) old
+       where t.id = old.id
+      returning t.id, old.status as previous`
+    if (changed)
+      await recordOperatorEvent(tx, { operator: operatorName(), action: event, tenantId: changed.id, target: { type: 'tenant', id: changed.id }, details: { slug, previous_status: changed.previous } })
+    return changed
+  })
   if (!row) {
     console.error(`tenant ${action}: no tenant with slug "${slug}"`)
     return false
   }
   const change = row.previous === status ? `was already ${status}` : `${row.previous} -> ${status}`
   console.log(`tenant ${action}: ${slug} (${row.id}) ${change}`)
-  if (action === 'suspend') console.log('its users now get 403 tenant_suspended on every tenant request')
+  if (action === 'suspend') console.log('its users and API keys now get 403 tenant_suspended on every tenant request')
+  console.log(`recorded in the tenant's audit log as ${event} by operator ${operatorName()}`)
   return true
 }
 
@@ -90,7 +103,7 @@ async function main(): Promise<number> {
   let config: Config
   try {
     command = parseCommand(process.argv.slice(2))
-    config = loadConfig()
+    config = await loadConfigWithSecrets()
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n${usage}`)
@@ -110,7 +123,6 @@ async function main(): Promise<number> {
       return 1
     }
     const ok = command.kind === 'rotate' ? (await rotateKeys(db.ownerSql, config), true) : await setTenantStatus(db.ownerSql, command.slug, command.action)
-    if (ok) console.log(auditNote)
     return ok ? 0 : 1
   } catch (err) {
     if (err instanceof ConfigError) {

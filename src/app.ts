@@ -1,6 +1,6 @@
 import helmet from '@fastify/helmet'
 import Fastify from 'fastify'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { access } from './platform/access.ts'
 import type { Deps } from './platform/deps.ts'
@@ -23,6 +23,8 @@ import { auditEventsModule } from './modules/audit-events/index.ts'
 export interface BuildOptions {
   /** Where request logs go (default stdout); tests capture them to prove secrets are redacted. */
   readonly logStream?: { write(line: string): void }
+  /** Sees every route as it is registered; the route × role test collects the app's routes with it. */
+  readonly onRoute?: (route: RouteOptions) => void
 }
 
 const noQuery = { type: 'object', properties: {}, additionalProperties: false } as const
@@ -57,6 +59,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     return sendProblem(reply, errors.notFound(`route ${request.method} ${path}`))
   })
 
+  if (options.onRoute) app.addHook('onRoute', options.onRoute)
   // Fail closed: a /v1 route that forgot to declare who may call it does not start.
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/v1') && !route.config?.access) throw new Error(`route ${String(route.method)} ${route.url} declares no access rule`)

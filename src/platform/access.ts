@@ -8,13 +8,16 @@ import type { ApiKeyScope, Permission, PermissionRule } from './permissions.ts'
 import type { Config } from './config.ts'
 import { AppError, errors } from './errors.ts'
 import type { Metrics } from './metrics.ts'
+import { isExceeded } from './ratelimit/counters.ts'
 import type { Limit, LimitState } from './ratelimit/counters.ts'
+import type { CredentialAttempt, CredentialOutcome } from './ratelimit/credentials.ts'
 import type { RateLimiter } from './ratelimit/limiter.ts'
 
 /**
  * Who may call a route, declared once in its config and enforced here for every route:
  * - public: anyone (health, docs, JWKS); no rate limit
- * - credentials: signup/login/refresh; limited per client IP and per account
+ * - credentials: signup/login/refresh; limited per client IP (every attempt) and per account
+ *   (failed attempts), with per-(account, address) locks on password login (ratelimit/credentials.ts)
  * - user: any valid user access token (logout, MFA enrolment); API keys are refused
  * - tenant: a token or API key of the tenant in the path, allowed by the permission table
  */
@@ -53,6 +56,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | undefined
+    /** Set by the credentials gate, so the outcome of the attempt can be reported. */
+    credentialAttempt: CredentialAttempt | undefined
   }
 }
 
@@ -109,21 +114,26 @@ function setLimitHeaders(reply: FastifyReply, states: readonly LimitState[]): Li
     'RateLimit-Reset': Math.ceil(closest.resetMs / 1000),
   })
   // Several limits may be exhausted at once: the client must wait for the last of them.
-  return states.filter((s) => s.count > s.limit.max).sort((a, b) => b.resetMs - a.resetMs)[0]
+  return states.filter(isExceeded).sort((a, b) => b.resetMs - a.resetMs)[0]
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<void> {
   const { config, tokens, apiKeys, limiter, metrics } = opts
   app.decorateRequest('principal', undefined)
+  app.decorateRequest('credentialAttempt', undefined)
 
-  async function enforceLimits(reply: FastifyReply, limits: Limit[], jti?: string): Promise<boolean> {
-    const result = await limiter.check(limits, jti)
-    const exceeded = setLimitHeaders(reply, result.states)
+  function refuseIfExceeded(reply: FastifyReply, states: readonly LimitState[]): void {
+    const exceeded = setLimitHeaders(reply, states)
     if (exceeded) {
       metrics.rateLimited.inc({ limit: exceeded.limit.name })
       const retry = String(Math.max(1, Math.ceil(exceeded.resetMs / 1000)))
       throw new AppError('rate_limited', `Too many requests (${exceeded.limit.name} limit). Retry after ${retry} s.`, 429, undefined, { 'Retry-After': retry })
     }
+  }
+
+  async function enforceLimits(reply: FastifyReply, limits: Limit[], jti?: string): Promise<boolean> {
+    const result = await limiter.check(limits, jti)
+    refuseIfExceeded(reply, result.states)
     return result.revoked
   }
 
@@ -158,16 +168,32 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
     if (revoked) throw errors.tokenRevoked()
   })
 
+  // The outcome of a credentials attempt, reported before the answer leaves, so that the client's
+  // next attempt already sees it. The status says it all; the auth module needs no hook of its own.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const attempt = request.credentialAttempt
+    if (attempt) {
+      request.credentialAttempt = undefined
+      await limiter.reportCredentials(attempt, credentialOutcome(reply.statusCode))
+    }
+    return payload
+  })
+
   // After validation (path parameters are checked first), before any handler reads data.
   app.addHook('preHandler', async (request, reply) => {
     const access = request.routeOptions.config.access
     if (access?.kind === 'credentials') {
       // Credentials routes key their account limit on the validated body.
-      const max = config.rateLimit.authPerMinute
-      await enforceLimits(reply, [
-        { name: 'ip', key: `ip:${request.ip}`, max },
-        { name: 'account', key: `acct:${access.account(request.body)}`, max },
-      ])
+      const attempt: CredentialAttempt = {
+        account: access.account(request.body),
+        ip: request.ip,
+        max: config.rateLimit.authPerMinute,
+        lockout: passwordLoginRoutes.has(request.routeOptions.url ?? ''),
+      }
+      const states = await limiter.checkCredentials(attempt)
+      // Set before a refusal, so that a refused attempt is refunded like any other non-failure.
+      request.credentialAttempt = attempt
+      refuseIfExceeded(reply, states)
       return
     }
     if (access?.kind !== 'tenant') return
@@ -178,6 +204,21 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
     // The database re-checks the user's current role in the tenant transaction (a demotion takes effect at once).
     if (p.kind === 'user') request.principal = { ...p, minRole: permissions[access.permission].minRole }
   })
+}
+
+/**
+ * Routes where a password is guessed: failures lock the (account, address) pair, and an address
+ * that logged in successfully stays exempt from the account-wide limit (ratelimit/credentials.ts).
+ */
+const passwordLoginRoutes = new Set(['/v1/auth/login'])
+
+/**
+ * 401 (invalid_credentials, mfa_required, invalid_token, refresh_token_reused) and 409 (signup:
+ * slug taken) are failed attempts; 2xx a success; anything else (429, 403, 5xx) neither, and refunded.
+ */
+function credentialOutcome(status: number): CredentialOutcome {
+  if (status === 401 || status === 409) return 'failure'
+  return status >= 200 && status < 300 ? 'success' : 'neither'
 }
 
 /** The tenant transaction scope of a principal: its tenant, user, token and the route's minimum role. */

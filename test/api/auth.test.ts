@@ -321,7 +321,7 @@ describe('auth', () => {
     it('when refresh is rate limited per account, then the key is a hash, never the token', async () => {
       const s = await signup(t)
       assert.equal((await refresh(t, s.refresh_token)).statusCode, 200)
-      const keys = await t.deps.redis?.keys('saas:rl:acct:refresh:*')
+      const keys = await t.deps.redis?.keys('saas:bf:acct:*')
       assert.ok(keys && keys.length > 0)
       const secret = s.refresh_token.split('.')[1] ?? ''
       for (const k of keys) assert.ok(!k.includes(secret) && !k.includes(s.refresh_token))

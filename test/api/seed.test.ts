@@ -139,7 +139,7 @@ describe('npm run seed', () => {
     const suspend = await script('admin', ['tenant', 'suspend', o.tenant_slug], db.url, dir)
     assert.equal(suspend.code, 0, suspend.stderr)
     assert.match(suspend.stdout, /active -> suspended/)
-    assert.match(suspend.stdout, /not yet recorded in the audit log/)
+    assert.match(suspend.stdout, /recorded in the tenant's audit log as tenant.suspended/)
     const refused = await list()
     assert.equal(refused.statusCode, 403, refused.body)
     assert.equal(refused.json<{ code: string }>().code, 'tenant_suspended')

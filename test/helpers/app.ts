@@ -5,6 +5,7 @@ import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import postgres from 'postgres'
 import { buildApp } from '../../src/app.ts'
+import type { BuildOptions } from '../../src/app.ts'
 import type { Role } from '../../src/platform/auth/access-tokens.ts'
 import { hashPassword } from '../../src/platform/auth/passwords.ts'
 import { loadConfig } from '../../src/platform/config.ts'
@@ -53,7 +54,7 @@ export interface TestApp {
 export async function startTestApp(
   env: Record<string, string | undefined> = {},
   existing?: TestDatabase,
-  options: { logStream?: { write(line: string): void } } = {},
+  options: BuildOptions = {},
 ): Promise<TestApp> {
   const db = existing ?? (await createTestDatabase())
   const dataDir = mkdtempSync(path.join(tmpdir(), 'saas-test-'))

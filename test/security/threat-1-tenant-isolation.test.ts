@@ -20,7 +20,7 @@ interface World {
   taskIds: string[]
 }
 
-const tenantTables = ['tenants', 'users', 'projects', 'tasks', 'refresh_tokens', 'revoked_tokens'] as const
+const tenantTables = ['tenants', 'users', 'projects', 'tasks', 'refresh_tokens', 'revoked_tokens', 'api_keys', 'audit_events'] as const
 
 describe('threat 1: tenant isolation', () => {
   let t: TestApp

@@ -1,5 +1,1 @@
-import type { FastifyPluginAsync } from 'fastify'
-import type { Deps } from '../../platform/deps.ts'
-
-// Being written for the identity issue; registers no route yet.
-export const auditEventsModule: FastifyPluginAsync<{ deps: Deps }> = async () => {}
+export { auditEventsRoutes as auditEventsModule } from './audit-events.routes.ts'

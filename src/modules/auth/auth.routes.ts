@@ -4,6 +4,7 @@ import type { Deps } from '../../platform/deps.ts'
 import { errorResponses } from '../../platform/schemas.ts'
 import { Jwks, LoginBody, LogoutBody, RefreshBody, SignupBody, SignupResponse, TokenResponse } from './auth.schemas.ts'
 import type { LoginInput, RefreshInput, SignupInput } from './auth.schemas.ts'
+import { mfaRoutes } from './auth.mfa.routes.ts'
 import * as service from './auth.service.ts'
 import { refreshAccountKey } from './refresh-tokens.ts'
 
@@ -14,7 +15,7 @@ const loginAccount = (body: unknown) => `login:${(body as LoginInput).tenant_slu
 const refreshAccount = (body: unknown) => `refresh:${refreshAccountKey((body as RefreshInput).refresh_token)}`
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  const d = { sql: deps.db.sql, tokens: deps.tokens, limiter: deps.limiter, config: deps.config }
+  const d = { sql: deps.db.sql, tokens: deps.tokens, limiter: deps.limiter, config: deps.config, box: deps.box }
 
   // With SIGNUP_ENABLED=false the route does not exist at all: 404 not_found, and absent from the OpenAPI.
   if (deps.config.signupEnabled)
@@ -32,8 +33,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
   app.post('/v1/auth/login', {
     config: { access: { kind: 'credentials', account: loginAccount } },
     schema: {
-      tags, summary: 'Log in with a password', security: [], body: LoginBody,
-      response: { 200: TokenResponse, ...errorResponses('public', { 401: 'Unknown tenant or email, wrong password, or account disabled: all alike (invalid_credentials)' }) },
+      tags, summary: 'Log in with a password (and a TOTP code once enrolled)', security: [], body: LoginBody,
+      description: 'The access token carries amr ["pwd"], or ["pwd","otp"] when a TOTP code was checked; admin actions need the latter when REQUIRE_MFA_FOR_ADMIN=true.',
+      response: {
+        200: TokenResponse,
+        ...errorResponses('public', {
+          401: 'Unknown tenant or email, wrong password, or account disabled: all alike (invalid_credentials); right password but no, wrong or reused otp for a TOTP user (mfa_required)',
+        }),
+      },
     },
   }, async (req) => service.login(d, req.body))
 
@@ -66,6 +73,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
     await service.logout(d, userPrincipalOf(req), req.body)
     return reply.code(204).send(null)
   })
+
+  await app.register(mfaRoutes, { deps })
 
   app.get('/.well-known/jwks.json', {
     config: { access: { kind: 'public' } },

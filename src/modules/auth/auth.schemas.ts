@@ -15,12 +15,14 @@ export const SignupBody = Type.Object(
   strict,
 )
 
+const Otp = Type.String({ minLength: 6, maxLength: 6, pattern: '^[0-9]{6}$', description: 'The 6-digit TOTP code shown now; each code is accepted once' })
+
 export const LoginBody = Type.Object(
   {
     tenant_slug: Slug,
     email: Email,
     password: AnyPassword,
-    otp: Type.Optional(Type.String({ minLength: 6, maxLength: 6, pattern: '^[0-9]{6}$', description: 'TOTP code, when the user has enrolled TOTP' })),
+    otp: Type.Optional({ ...Otp, description: 'TOTP code, required once the user has enrolled TOTP (ignored otherwise); each code is accepted once' }),
   },
   strict,
 )
@@ -31,6 +33,19 @@ export const LogoutBody = Type.Object(
   { refresh_token: Type.Optional({ ...RefreshToken, description: 'Also revoke this refresh token’s login (it must be the caller’s)' }) },
   { ...strict, description: 'Optional; an empty body without Content-Type is accepted' },
 )
+
+/** "No body": an empty request, or an empty JSON object; anything else is refused. */
+export const NoBody = Type.Object({}, { ...strict, description: 'No body (an empty JSON object is accepted too)' })
+
+export const TotpEnrolmentResponse = Type.Object(
+  {
+    secret: Type.String({ minLength: 16, maxLength: 64, pattern: '^[A-Z2-7]+$', description: 'Base32 TOTP secret (SHA-1, 6 digits, 30 s); shown this once' }),
+    otpauth_url: Type.String({ maxLength: 1024, pattern: '^otpauth://totp/', description: 'The same secret as an otpauth:// URI, for a QR code' }),
+  },
+  { ...strict, description: 'A pending enrolment: TOTP is on only after POST /v1/auth/mfa/totp/confirm' },
+)
+
+export const ConfirmTotpBody = Type.Object({ otp: Otp }, strict)
 
 export const TokenResponse = Type.Object(
   {
@@ -72,3 +87,5 @@ export type LogoutInput = Static<typeof LogoutBody>
 export type TokenPair = Static<typeof TokenResponse>
 export type SignupResult = Static<typeof SignupResponse>
 export type JwksResult = Static<typeof Jwks>
+export type TotpEnrolment = Static<typeof TotpEnrolmentResponse>
+export type ConfirmTotpInput = Static<typeof ConfirmTotpBody>

@@ -4,6 +4,7 @@ import { uuidv7 } from 'uuidv7'
 import type { UserPrincipal } from '../../platform/access.ts'
 import type { AccessTokens, AuthMethod, Role } from '../../platform/auth/access-tokens.ts'
 import type { KeyRing } from '../../platform/auth/key-ring.ts'
+import type { SecretBox } from '../../platform/auth/secret-box.ts'
 import { clockToleranceSec } from '../../platform/auth/key-ring.ts'
 import { hashPassword, verifyPassword } from '../../platform/auth/passwords.ts'
 import type { Config } from '../../platform/config.ts'
@@ -12,6 +13,7 @@ import type { TenantTx } from '../../platform/db/tenant.ts'
 import { AppError } from '../../platform/errors.ts'
 import type { RateLimiter } from '../../platform/ratelimit/limiter.ts'
 import { authErrors } from './auth.errors.ts'
+import { secondFactor } from './auth.mfa.service.ts'
 import * as repo from './auth.repo.ts'
 import type { JwksResult, LoginInput, LogoutInput, RefreshInput, SignupInput, SignupResult, TokenPair } from './auth.schemas.ts'
 import { mintRefreshToken, parseRefreshToken } from './refresh-tokens.ts'
@@ -21,6 +23,8 @@ export interface AuthDeps {
   readonly tokens: AccessTokens
   readonly limiter: Pick<RateLimiter, 'cacheRevocation'>
   readonly config: Pick<Config, 'refreshTtlSec' | 'refreshReuseGraceSec' | 'jwt'>
+  /** Opens TOTP secrets at login. */
+  readonly box: SecretBox
 }
 
 /**
@@ -71,19 +75,23 @@ export async function signup(d: AuthDeps, input: SignupInput): Promise<SignupRes
 /**
  * Password login. Every failure (unknown tenant, unknown email, wrong password, disabled user,
  * suspended tenant) is the same 401 and costs one password verification, so neither the answer
- * nor its timing tells them apart. `otp` is accepted but not checked yet: TOTP enrolment does not
- * exist, so no user has it; the MFA issue adds the check (mfa_required) here.
+ * nor its timing tells them apart. Only then, inside the user's tenant transaction (the login
+ * lookup function stays narrow: no TOTP column leaves it), a TOTP user's code is checked and used
+ * up: mfa_required can only reach someone who knows the password.
  */
 export async function login(d: AuthDeps, input: LoginInput): Promise<TokenPair> {
   const row = await withoutTenant(d.sql, (tx) => repo.loginLookup(tx, input.tenant_slug, input.email))
   const isPasswordOk = await verifyPassword(row?.password_hash ?? undefined, input.password)
   if (!isPasswordOk || !row?.user_id || !row.role || row.disabled !== false || row.tenant_status !== 'active') throw authErrors.invalidCredentials()
-  const subject: Subject = { userId: row.user_id, role: row.role, amr: ['pwd'] }
+  const { user_id: userId, role } = row
   try {
-    return await withTenant(d.sql, { tenantId: row.tenant_id, userId: row.user_id }, (t) => issuePair(d, t, subject, { familyId: uuidv7(), parentId: null }))
+    return await withTenant(d.sql, { tenantId: row.tenant_id, userId }, async (t) => {
+      const amr = await secondFactor(d, t, userId, input.otp)
+      return issuePair(d, t, { userId, role, amr }, { familyId: uuidv7(), parentId: null })
+    })
   } catch (err) {
     // Disabled or suspended in the instant since the lookup: still the one login failure.
-    if (err instanceof AppError && err.statusCode < 500) throw authErrors.invalidCredentials()
+    if (err instanceof AppError && err.statusCode < 500 && err.code !== 'mfa_required') throw authErrors.invalidCredentials()
     throw err
   }
 }

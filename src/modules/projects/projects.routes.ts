@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { principalOf } from '../../platform/access.ts'
+import { auditContext } from '../../platform/audit.ts'
 import type { Deps } from '../../platform/deps.ts'
 import { TenantItemParams, TenantParams, errorResponses } from '../../platform/schemas.ts'
 import { CreateProject, ListProjectsQuery, Project, ProjectPage, UpdateProject } from './projects.schemas.ts'
@@ -21,7 +22,7 @@ export const projectsRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (
     config: write,
     schema: { tags, summary: 'Create a project', params: TenantParams, body: CreateProject, response: { 201: Project, ...errorResponses('tenant') } },
   }, async (req, reply) => {
-    const project = await service.createProject(d, principalOf(req), req.body)
+    const project = await service.createProject(d, principalOf(req), req.body, auditContext(req))
     return reply.code(201).header('Location', `/v1/tenants/${req.params.tenantId}/projects/${project.id}`).send(project)
   })
 
@@ -33,13 +34,13 @@ export const projectsRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (
   app.patch('/:tenantId/projects/:id', {
     config: write,
     schema: { tags, summary: 'Update a project', params: TenantItemParams, body: UpdateProject, response: { 200: Project, ...errorResponses('tenant') } },
-  }, async (req) => service.updateProject(d, principalOf(req), req.params.id, req.body))
+  }, async (req) => service.updateProject(d, principalOf(req), req.params.id, req.body, auditContext(req)))
 
   app.delete('/:tenantId/projects/:id', {
     config: write,
     schema: { tags, summary: 'Delete a project and its tasks', params: TenantItemParams, response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses('tenant') } },
   }, async (req, reply) => {
-    await service.deleteProject(d, principalOf(req), req.params.id)
+    await service.deleteProject(d, principalOf(req), req.params.id, auditContext(req))
     return reply.code(204).send(null)
   })
 }

@@ -2,6 +2,8 @@ import { uuidv7 } from 'uuidv7'
 import { tenantScope } from '../../platform/access.ts'
 import type { Principal } from '../../platform/access.ts'
 import type { CursorCodec } from '../../platform/cursor.ts'
+import { recordAudit } from '../../platform/audit.ts'
+import type { AuditContext } from '../../platform/audit.ts'
 import { withTenant } from '../../platform/db/tenant.ts'
 import type { Sql } from 'postgres'
 import { errors } from '../../platform/errors.ts'
@@ -43,18 +45,31 @@ export async function getProject(deps: ProjectsDeps, actor: Principal, id: strin
   return toProject(row)
 }
 
-export async function createProject(deps: ProjectsDeps, actor: Principal, input: CreateProjectInput): Promise<ProjectRow> {
-  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.insertProject(t, uuidv7(), input))
+export async function createProject(deps: ProjectsDeps, actor: Principal, input: CreateProjectInput, ctx?: AuditContext): Promise<ProjectRow> {
+  const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
+    const created = await repo.insertProject(t, uuidv7(), input)
+    await recordAudit(t, actor, 'project.created', { type: 'project', id: created.id }, ctx)
+    return created
+  })
   return toProject(row)
 }
 
-export async function updateProject(deps: ProjectsDeps, actor: Principal, id: string, input: UpdateProjectInput): Promise<ProjectRow> {
-  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.updateProject(t, id, input))
+export async function updateProject(deps: ProjectsDeps, actor: Principal, id: string, input: UpdateProjectInput, ctx?: AuditContext): Promise<ProjectRow> {
+  const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
+    const updated = await repo.updateProject(t, id, input)
+    // Field names only: the values are the tenant's data, not audit facts.
+    if (updated) await recordAudit(t, actor, 'project.updated', { type: 'project', id }, ctx, { fields: Object.keys(input) })
+    return updated
+  })
   if (!row) throw errors.notFound('project')
   return toProject(row)
 }
 
-export async function deleteProject(deps: ProjectsDeps, actor: Principal, id: string): Promise<void> {
-  const deleted = await withTenant(deps.sql, tenantScope(actor), (t) => repo.deleteProject(t, id))
+export async function deleteProject(deps: ProjectsDeps, actor: Principal, id: string, ctx?: AuditContext): Promise<void> {
+  const deleted = await withTenant(deps.sql, tenantScope(actor), async (t) => {
+    const gone = await repo.deleteProject(t, id)
+    if (gone) await recordAudit(t, actor, 'project.deleted', { type: 'project', id }, ctx)
+    return gone
+  })
   if (!deleted) throw errors.notFound('project')
 }

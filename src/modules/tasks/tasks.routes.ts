@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { principalOf } from '../../platform/access.ts'
+import { auditContext } from '../../platform/audit.ts'
 import type { Deps } from '../../platform/deps.ts'
 import { TenantItemParams, errorResponses } from '../../platform/schemas.ts'
 import { CreateTask, ListTasksQuery, Task, TaskPage, TaskProjectParams, UpdateTask } from './tasks.schemas.ts'
@@ -22,7 +23,7 @@ export const tasksRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app
     config: write,
     schema: { tags, summary: 'Create a task in a project', params: TaskProjectParams, body: CreateTask, response: { 201: Task, ...errorResponses('tenant', invalidReference) } },
   }, async (req, reply) => {
-    const task = await service.createTask(d, principalOf(req), req.params.projectId, req.body)
+    const task = await service.createTask(d, principalOf(req), req.params.projectId, req.body, auditContext(req))
     return reply.code(201).header('Location', `/v1/tenants/${req.params.tenantId}/tasks/${task.id}`).send(task)
   })
 
@@ -34,13 +35,13 @@ export const tasksRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app
   app.patch('/:tenantId/tasks/:id', {
     config: write,
     schema: { tags, summary: 'Update or move a task', params: TenantItemParams, body: UpdateTask, response: { 200: Task, ...errorResponses('tenant', invalidReference) } },
-  }, async (req) => service.updateTask(d, principalOf(req), req.params.id, req.body))
+  }, async (req) => service.updateTask(d, principalOf(req), req.params.id, req.body, auditContext(req)))
 
   app.delete('/:tenantId/tasks/:id', {
     config: write,
     schema: { tags, summary: 'Delete a task', params: TenantItemParams, response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses('tenant') } },
   }, async (req, reply) => {
-    await service.deleteTask(d, principalOf(req), req.params.id)
+    await service.deleteTask(d, principalOf(req), req.params.id, auditContext(req))
     return reply.code(204).send(null)
   })
 }

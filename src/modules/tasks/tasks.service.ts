@@ -3,6 +3,8 @@ import { uuidv7 } from 'uuidv7'
 import { tenantScope } from '../../platform/access.ts'
 import type { Principal } from '../../platform/access.ts'
 import type { CursorCodec } from '../../platform/cursor.ts'
+import { recordAudit } from '../../platform/audit.ts'
+import type { AuditContext } from '../../platform/audit.ts'
 import { withTenant } from '../../platform/db/tenant.ts'
 import { errors } from '../../platform/errors.ts'
 import * as repo from './tasks.repo.ts'
@@ -55,18 +57,20 @@ export async function getTask(deps: TasksDeps, actor: Principal, id: string): Pr
 }
 
 /** Creates a task in a project of the caller's tenant: unknown project 404, foreign assignee 422. */
-export async function createTask(deps: TasksDeps, actor: Principal, projectId: string, input: CreateTaskInput): Promise<TaskRow> {
+export async function createTask(deps: TasksDeps, actor: Principal, projectId: string, input: CreateTaskInput, ctx?: AuditContext): Promise<TaskRow> {
   const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
     const refs = await repo.checkReferences(t, { projectId, assigneeId: input.assignee_id ?? undefined })
     if (!refs.project) throw errors.notFound('project')
     if (!refs.assignee) throw errors.invalidReference('assignee_id')
-    return repo.insertTask(t, uuidv7(), projectId, input)
+    const created = await repo.insertTask(t, uuidv7(), projectId, input)
+    await recordAudit(t, actor, 'task.created', { type: 'task', id: created.id }, ctx, { project_id: projectId })
+    return created
   })
   return toTask(row)
 }
 
 /** Updates a task; project_id moves it to another project of the same tenant. */
-export async function updateTask(deps: TasksDeps, actor: Principal, id: string, input: UpdateTaskInput): Promise<TaskRow> {
+export async function updateTask(deps: TasksDeps, actor: Principal, id: string, input: UpdateTaskInput, ctx?: AuditContext): Promise<TaskRow> {
   const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
     if (input.project_id !== undefined || input.assignee_id) {
       const refs = await repo.checkReferences(t, { taskId: id, projectId: input.project_id, assigneeId: input.assignee_id ?? undefined })
@@ -75,13 +79,19 @@ export async function updateTask(deps: TasksDeps, actor: Principal, id: string, 
       if (!refs.project) throw errors.invalidReference('project_id')
       if (!refs.assignee) throw errors.invalidReference('assignee_id')
     }
-    return repo.updateTask(t, id, input)
+    const updated = await repo.updateTask(t, id, input)
+    if (updated) await recordAudit(t, actor, 'task.updated', { type: 'task', id }, ctx, { fields: Object.keys(input) })
+    return updated
   })
   if (!row) throw errors.notFound('task')
   return toTask(row)
 }
 
-export async function deleteTask(deps: TasksDeps, actor: Principal, id: string): Promise<void> {
-  const deleted = await withTenant(deps.sql, tenantScope(actor), (t) => repo.deleteTask(t, id))
+export async function deleteTask(deps: TasksDeps, actor: Principal, id: string, ctx?: AuditContext): Promise<void> {
+  const deleted = await withTenant(deps.sql, tenantScope(actor), async (t) => {
+    const gone = await repo.deleteTask(t, id)
+    if (gone) await recordAudit(t, actor, 'task.deleted', { type: 'task', id }, ctx)
+    return gone
+  })
   if (!deleted) throw errors.notFound('task')
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { principalOf } from '../../platform/access.ts'
+import { auditContext } from '../../platform/audit.ts'
 import type { Deps } from '../../platform/deps.ts'
 import { TenantParams, errorResponses } from '../../platform/schemas.ts'
 import { Tenant, UpdateTenant } from './tenants.schemas.ts'
@@ -28,5 +29,5 @@ export const tenantsRoutes: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (a
       body: UpdateTenant,
       response: { 200: Tenant, ...errorResponses('tenant') },
     },
-  }, async (req) => service.updateTenant(d, principalOf(req), req.body))
+  }, async (req) => service.updateTenant(d, principalOf(req), req.body, auditContext(req)))
 }

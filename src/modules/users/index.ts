@@ -1,5 +1,1 @@
-import type { FastifyPluginAsync } from 'fastify'
-import type { Deps } from '../../platform/deps.ts'
-
-// Being written for the identity issue; registers no route yet.
-export const usersModule: FastifyPluginAsync<{ deps: Deps }> = async () => {}
+export { usersRoutes as usersModule } from './users.routes.ts'

@@ -11,6 +11,12 @@ export interface LimitState {
   readonly limit: Limit
   readonly count: number
   readonly resetMs: number
+  /** Set when the decision is not simply count > max (a lock; an exempt known source). */
+  readonly exceeded?: boolean | undefined
+}
+
+export function isExceeded(s: LimitState): boolean {
+  return s.exceeded ?? s.count > s.limit.max
 }
 
 export interface GateResult {

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Metrics } from '../metrics.ts'
 import { MemoryCounters, countInRedis, defineGate, revocationKey } from './counters.ts'
-import type { GateResult, Limit } from './counters.ts'
+import type { GateResult, Limit, LimitState } from './counters.ts'
+import { MemoryCredentials, decide, defineCredentialScripts, gateInRedis, reportInRedis } from './credentials.ts'
+import type { CredentialAttempt, CredentialOutcome } from './credentials.ts'
 import type { LimitOverrides, TenantLimits } from './overrides.ts'
 
 /** After a Redis failure, skip it for this long: a hung Redis must not add its timeout to every request. */
@@ -16,6 +18,7 @@ const retryAfterFailureMs = 1_000
  */
 export class RateLimiter {
   private readonly memory = new MemoryCounters()
+  private readonly memoryCredentials = new MemoryCredentials()
   private degraded = false
   private lastFailureAt = 0
 
@@ -28,6 +31,7 @@ export class RateLimiter {
   ) {
     if (redis) {
       defineGate(redis)
+      defineCredentialScripts(redis)
       // ioredis emits an error on every failed reconnect; warn once per outage, not per attempt.
       redis.on('error', (err: Error) => {
         if (!this.degraded) this.setDegraded(true, err)
@@ -55,12 +59,28 @@ export class RateLimiter {
   }
 
   async check(limits: readonly Limit[], jti?: string): Promise<GateResult> {
+    return this.inRedisOr((redis) => countInRedis(redis, limits, jti), () => this.memory.count(limits))
+  }
+
+  /** Before a credentials attempt (see credentials.ts): one round trip, and the states that decide it. */
+  async checkCredentials(a: CredentialAttempt): Promise<LimitState[]> {
+    const reading = await this.inRedisOr((redis) => gateInRedis(redis, a), () => this.memoryCredentials.gate(a))
+    return decide(a, reading)
+  }
+
+  /** After a credentials attempt: a failure locks, a success clears; anything else refunds the account count. */
+  async reportCredentials(a: CredentialAttempt, outcome: CredentialOutcome): Promise<void> {
+    await this.inRedisOr((redis) => reportInRedis(redis, a, outcome), () => this.memoryCredentials.report(a, outcome))
+  }
+
+  /** Runs op in Redis when it is usable, else (or when it fails) the in-process fallback. */
+  private async inRedisOr<T>(op: (redis: Redis) => Promise<T>, fallback: () => T): Promise<T> {
     if (this.redis) {
       // Not connected: fail over at once. ioredis keeps reconnecting in the background.
       const usable = this.redis.status === 'ready' && Date.now() - this.lastFailureAt >= retryAfterFailureMs
       if (usable) {
         try {
-          const result = await countInRedis(this.redis, limits, jti)
+          const result = await op(this.redis)
           if (this.degraded) this.setDegraded(false)
           return result
         } catch (err) {
@@ -72,7 +92,7 @@ export class RateLimiter {
       }
       this.metrics.redisFallback.inc()
     }
-    return this.memory.count(limits)
+    return fallback()
   }
 
   /** Caches a revocation until the token would have expired anyway. Best effort: PostgreSQL holds the truth. */
