@@ -1,5 +1,4 @@
 import type { TenantTx } from '../../platform/db/tenant.ts'
-import type { Revocation } from './auth.repo.ts'
 
 export interface TotpState {
   email: string
@@ -58,24 +57,3 @@ export async function acceptStep(t: TenantTx, userId: string, step: number): Pro
   return rows.length === 1
 }
 
-/**
- * Ends every login of the user made without a one-time code: their refresh tokens, and each access
- * token those logins issued that could still verify (issued within accessWindowSec). Returns the
- * new access-token revocations, for the Redis cache.
- */
-export async function revokeLoginsWithoutOtp(t: TenantTx, userId: string, accessWindowSec: number): Promise<Revocation[]> {
-  const families = await t.sql<{ family_id: string }[]>`
-    update refresh_tokens set revoked_at = now()
-     where tenant_id = ${t.tenantId} and user_id = ${userId} and revoked_at is null and not ('otp' = any (amr))
-    returning family_id`
-  if (!families.length) return []
-  const ids = [...new Set(families.map((f) => f.family_id))]
-  return t.sql<Revocation[]>`
-    insert into revoked_tokens (jti, expires_at)
-    select access_jti, created_at + make_interval(secs => ${accessWindowSec})
-      from refresh_tokens
-     where tenant_id = ${t.tenantId} and family_id = any (${ids}::uuid[]) and access_jti is not null
-       and created_at > now() - make_interval(secs => ${accessWindowSec})
-    on conflict do nothing
-    returning jti, expires_at`
-}

@@ -10,7 +10,7 @@ import type { TenantTx } from '../../platform/db/tenant.ts'
 import type { RateLimiter } from '../../platform/ratelimit/limiter.ts'
 import { authErrors } from './auth.errors.ts'
 import * as repo from './auth.mfa.repo.ts'
-import { revokeAccessToken } from './auth.repo.ts'
+import { revokeAccessToken, revokeLogins } from './auth.repo.ts'
 import type { Revocation } from './auth.repo.ts'
 import type { ConfirmTotpInput, TotpEnrolment } from './auth.schemas.ts'
 
@@ -73,7 +73,7 @@ export async function confirmTotp(d: MfaDeps, actor: UserPrincipal, input: Confi
     const step = await matchTotp(secret, input.otp, null)
     if (step === undefined) throw authErrors.invalidOtp()
     await repo.activatePending(t, actor.sub, step)
-    const out: Revocation[] = await repo.revokeLoginsWithoutOtp(t, actor.sub, accessWindowSec)
+    const out: Revocation[] = await revokeLogins(t, { userId: actor.sub, withoutOtp: true }, accessWindowSec)
     if (!actor.amr.includes('otp')) out.push(...(await revokeAccessToken(t, actor.jti, actor.exp + clockToleranceSec)))
     return out
   })

@@ -131,20 +131,29 @@ export async function revokeAccessToken(t: TenantTx, jti: string, expiresAtSec: 
     returning jti, expires_at`
 }
 
+/** Which logins to end: one family, every login of a user, or a user's logins made without a one-time code. */
+export type Logins = { readonly familyId: string } | { readonly userId: string; readonly withoutOtp?: boolean }
+
 /**
- * Ends a login: every refresh token of the family is revoked, and so is every access token the
- * family issued that could still verify (issued within accessWindowSec). Returns the new
- * access-token revocations, for the Redis cache.
+ * Ends logins: their refresh tokens are revoked, and so is every access token they issued that
+ * could still verify (issued within accessWindowSec). Returns the new access-token revocations,
+ * for the Redis cache. The one place that ends sessions: refresh reuse, logout, MFA, disabled users.
  */
-export async function revokeFamily(t: TenantTx, familyId: string, accessWindowSec: number): Promise<Revocation[]> {
+export async function revokeLogins(t: TenantTx, which: Logins, accessWindowSec: number): Promise<Revocation[]> {
+  const match = () =>
+    'familyId' in which
+      ? t.sql`family_id = ${which.familyId}`
+      : which.withoutOtp
+        ? t.sql`user_id = ${which.userId} and not ('otp' = any (amr))`
+        : t.sql`user_id = ${which.userId}`
   await t.sql`
     update refresh_tokens set revoked_at = now()
-     where tenant_id = ${t.tenantId} and family_id = ${familyId} and revoked_at is null`
+     where tenant_id = ${t.tenantId} and ${match()} and revoked_at is null`
   return t.sql<Revocation[]>`
     insert into revoked_tokens (jti, expires_at)
     select access_jti, created_at + make_interval(secs => ${accessWindowSec})
       from refresh_tokens
-     where tenant_id = ${t.tenantId} and family_id = ${familyId} and access_jti is not null
+     where tenant_id = ${t.tenantId} and ${match()} and access_jti is not null
        and created_at > now() - make_interval(secs => ${accessWindowSec})
     on conflict do nothing
     returning jti, expires_at`

@@ -110,9 +110,9 @@ async function rotate(d: AuthDeps, t: TenantTx, hash: Buffer): Promise<Rotation>
   if (!row || row.is_revoked || row.is_expired) return { kind: 'invalid', revoked: [] }
   // A retry is only a retry if the token this rotation issued was never used; otherwise it is theft.
   const isRetry = row.is_spent && grace > 0 && row.is_in_grace && (await repo.hasLiveChild(t, row.id))
-  if (row.is_spent && !isRetry) return { kind: 'reused', revoked: await repo.revokeFamily(t, row.family_id, accessWindowSec(d)) }
+  if (row.is_spent && !isRetry) return { kind: 'reused', revoked: await repo.revokeLogins(t, { familyId: row.family_id }, accessWindowSec(d)) }
   const user = await repo.findUserState(t, row.user_id)
-  if (!user || user.disabled) return { kind: 'invalid', revoked: await repo.revokeFamily(t, row.family_id, accessWindowSec(d)) }
+  if (!user || user.disabled) return { kind: 'invalid', revoked: await repo.revokeLogins(t, { familyId: row.family_id }, accessWindowSec(d)) }
   if (isRetry) await repo.spendChildren(t, row.id)
   else await repo.spendToken(t, row.id)
   // The new access token carries the login's amr and the user's role as it is now.
@@ -165,7 +165,7 @@ export async function logout(d: AuthDeps, actor: UserPrincipal, input: LogoutInp
       const owner = await repo.findRefreshOwner(t, given.hash)
       if (owner && owner.user_id === actor.sub) families.add(owner.family_id)
     }
-    for (const family of families) out.push(...(await repo.revokeFamily(t, family, accessWindowSec(d))))
+    for (const family of families) out.push(...(await repo.revokeLogins(t, { familyId: family }, accessWindowSec(d))))
     return out
   })
   await cacheRevocations(d, revoked)

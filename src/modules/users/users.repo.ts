@@ -83,26 +83,3 @@ export async function deleteUser(t: TenantTx, id: string): Promise<boolean> {
   return rows.count > 0
 }
 
-export interface Revocation {
-  jti: string
-  expires_at: Date
-}
-
-/**
- * Ends every login of a user: all their refresh tokens are revoked, and so is every access token
- * those logins issued that could still verify (issued within accessWindowSec). Returns the new
- * access-token revocations, for the Redis cache.
- */
-export async function revokeSessions(t: TenantTx, userId: string, accessWindowSec: number): Promise<Revocation[]> {
-  await t.sql`
-    update refresh_tokens set revoked_at = now()
-     where tenant_id = ${t.tenantId} and user_id = ${userId} and revoked_at is null`
-  return t.sql<Revocation[]>`
-    insert into revoked_tokens (jti, expires_at)
-    select access_jti, created_at + make_interval(secs => ${accessWindowSec})
-      from refresh_tokens
-     where tenant_id = ${t.tenantId} and user_id = ${userId} and access_jti is not null
-       and created_at > now() - make_interval(secs => ${accessWindowSec})
-    on conflict do nothing
-    returning jti, expires_at`
-}

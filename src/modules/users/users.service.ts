@@ -16,6 +16,7 @@ import { errors } from '../../platform/errors.ts'
 import { permissions } from '../../platform/permissions.ts'
 import type { RateLimiter } from '../../platform/ratelimit/limiter.ts'
 import * as repo from './users.repo.ts'
+import { revokeLogins } from '../auth/index.ts'
 import type { CreateUserInput, ListUsersInput, UpdateUserInput, UserRow } from './users.schemas.ts'
 
 export interface UsersDeps {
@@ -143,7 +144,7 @@ export async function updateUser(deps: UsersDeps, actor: Principal, id: string, 
     if (!updated) throw errors.notFound('user')
     await recordAudit(t, actor, 'user.updated', { type: 'user', id }, ctx, { from: { role: target.role, disabled: target.disabled }, to: { role, disabled } })
     const newlyDisabled = disabled && !target.disabled
-    return { row: updated, revoked: newlyDisabled ? await repo.revokeSessions(t, id, accessWindowSec(deps)) : [] }
+    return { row: updated, revoked: newlyDisabled ? await revokeLogins(t, { userId: id }, accessWindowSec(deps)) : [] }
   })
   // After commit: the fast copy of the revocations (PostgreSQL holds the durable one).
   await Promise.all(revoked.map((r) => deps.limiter.cacheRevocation(r.jti, Math.ceil(r.expires_at.getTime() / 1000))))
