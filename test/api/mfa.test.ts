@@ -121,6 +121,17 @@ describe('mfa (TOTP)', () => {
       assert.deepEqual(decodeJwt(again.json<Tokens>().access_token).amr, ['pwd'])
     })
 
+    it('when TOTP is enrolled and switched on, then both steps are in the tenant audit log with the amr that did them', async () => {
+      const { user } = await withTotp()
+      const rows = await t.admin<{ action: string; actor_id: string; details: { amr: string[] } }[]>`
+        select action, actor_id, details from audit_events where tenant_id = ${user.tenantId} and target_id = ${user.userId} order by at`
+      assert.deepEqual(rows.map((r) => r.action), ['auth.mfa_enrolment_started', 'auth.mfa_enabled'])
+      for (const r of rows) {
+        assert.equal(r.actor_id, user.userId)
+        assert.deepEqual(r.details.amr, ['pwd'])
+      }
+    })
+
     it('when confirmation comes without a pending enrolment, then 409 conflict', async () => {
       const { tokens } = await loggedIn()
       assertProblem(await confirm(tokens.access_token, '123456'), 409, 'conflict')

@@ -5,6 +5,7 @@ import { clockToleranceSec } from '../../platform/auth/key-ring.ts'
 import type { SecretBox } from '../../platform/auth/secret-box.ts'
 import { matchTotp, newTotpSecret, totpUri } from '../../platform/auth/totp.ts'
 import type { Config } from '../../platform/config.ts'
+import { recordAudit } from '../../platform/audit.ts'
 import { withTenant } from '../../platform/db/tenant.ts'
 import type { TenantTx } from '../../platform/db/tenant.ts'
 import type { RateLimiter } from '../../platform/ratelimit/limiter.ts'
@@ -53,6 +54,8 @@ export async function enrolTotp(d: MfaDeps, actor: UserPrincipal): Promise<TotpE
     if (!state) throw new Error('user row vanished inside its own transaction')
     if (state.totp_enabled && !actor.amr.includes('otp')) throw authErrors.reenrolNeedsOtp()
     await repo.savePending(t, actor.sub, d.box.seal(secret, sealContext(t.tenantId, actor.sub)), d.box.keyId)
+    // Enrolment is what a thief with a password would do first: leave a trace admins can see.
+    await recordAudit(t, actor, 'auth.mfa_enrolment_started', { type: 'user', id: actor.sub }, undefined, { amr: [...actor.amr], replacing: state.totp_enabled })
     return { secret, otpauth_url: totpUri({ issuer: issuerName(d.config), account: `${state.email} (${state.tenant_slug})`, secret }) }
   })
 }
@@ -73,6 +76,7 @@ export async function confirmTotp(d: MfaDeps, actor: UserPrincipal, input: Confi
     const step = await matchTotp(secret, input.otp, null)
     if (step === undefined) throw authErrors.invalidOtp()
     await repo.activatePending(t, actor.sub, step)
+    await recordAudit(t, actor, 'auth.mfa_enabled', { type: 'user', id: actor.sub }, undefined, { amr: [...actor.amr] })
     const out: Revocation[] = await revokeLogins(t, { userId: actor.sub, withoutOtp: true }, accessWindowSec)
     if (!actor.amr.includes('otp')) out.push(...(await revokeAccessToken(t, actor.jti, actor.exp + clockToleranceSec)))
     return out
