@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import type { FastifyRequest } from 'fastify'
-import type { Sql, TransactionSql } from 'postgres'
+import type { ISql, Sql, TransactionSql } from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import type { Principal } from './access.ts'
 import type { TenantTx } from './db/tenant.ts'
@@ -73,7 +73,7 @@ function check(event: AuditEvent): void {
 
 const ipOrNull = (ip: string | undefined) => (ip && isIP(ip) ? ip : null)
 
-async function insert(sql: TransactionSql, tenantId: string, event: AuditEvent): Promise<void> {
+async function insert(sql: ISql, tenantId: string, event: AuditEvent): Promise<void> {
   check(event)
   await sql`
     insert into audit_events (tenant_id, id, actor_type, actor_id, action, target_type, target_id, request_id, ip, details)

@@ -153,9 +153,9 @@ describe('audit events', () => {
     const owner = await createTenant(t)
     await t.app.inject({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/projects`, headers: owner.auth, payload: { name: 'evidence' } })
     for (const attempt of [
-      (tx: postgres.TransactionSql) => tx`update audit_events set action = 'project.nothing' where tenant_id = ${owner.tenantId}`,
-      (tx: postgres.TransactionSql) => tx`delete from audit_events where tenant_id = ${owner.tenantId}`,
-      (tx: postgres.TransactionSql) => tx`select count(*) from operator_events`,
+      (tx: postgres.ISql) => tx`update audit_events set action = 'project.nothing' where tenant_id = ${owner.tenantId}`,
+      (tx: postgres.ISql) => tx`delete from audit_events where tenant_id = ${owner.tenantId}`,
+      (tx: postgres.ISql) => tx`select count(*) from operator_events`,
     ]) {
       await assert.rejects(
         withTenant(t.deps.db.sql, { tenantId: owner.tenantId }, (tt) => attempt(tt.sql)),

@@ -1,0 +1,424 @@
+/**
+ * `npm run bench [-- options]`: the load benchmark (see bench/README.md).
+ *
+ * Creates a throwaway database and a plain login role on the machine's PostgreSQL, seeds
+ * 100 tenants × 200 projects × 5 tasks with scripts/seed.ts, starts the service in PRODUCTION mode
+ * (every control on) and the bare baseline (bench/baseline/server.ts) as child processes, logs one
+ * owner per tenant in, and drives each scenario with autocannon from this one process, baseline
+ * then service, back to back. Prints the table and writes bench/results/latest.{json,md}.
+ * Removes the database, the role and the processes it made, also on failure or Ctrl-C.
+ *
+ * Options:
+ *   --duration S        measured seconds per scenario and server (15)
+ *   --warmup S          unmeasured seconds before each measurement (3)
+ *   --connections N     keep-alive connections (32)
+ *   --scenarios a,b     any of list,get,create,mixed (all)
+ *   --tenants N --projects M --tasks K   small dataset (100 × 200 × 5)
+ *   --memory            adds the memory run: `mixed` for --memory-minutes (5), RSS at 1 min and at the end
+ *   --scale             adds the scale run: bulk-load to --scale-tenants (10 000) tenants of the same
+ *                       shape (10 M tasks), re-measure list/get p99, EXPLAIN the hot queries
+ *   --profile           runs the service with --cpu-prof (profile written to bench/results/profiles/)
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { adminDatabaseUrl, benchRedisUrl, createBenchDatabase, loginAll, projectIdsByTenant, seed, serverFacts } from './lib/dataset.ts'
+import type { BenchDatabase, SeededOwner } from './lib/dataset.ts'
+import { allScenarios, runLoad } from './lib/load.ts'
+import type { LoadResult, LoadTenant, Scenario } from './lib/load.ts'
+import { freePort, repoRoot, rssOf, startNode } from './lib/processes.ts'
+import type { NodeProcess } from './lib/processes.ts'
+import { errorsOf, evaluate, f1, f2, markdownTable, scenarioTable, textTable, verdict } from './lib/report.ts'
+import type { ScenarioRow } from './lib/report.ts'
+import { bulkLoad, explainHotQueries, tableCounts } from './lib/scale.ts'
+import type { Explained } from './lib/scale.ts'
+
+const usage = 'usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--scenarios list,get,create,mixed] [--memory] [--scale] [--profile]'
+
+function parseOptions() {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    allowPositionals: false,
+    options: {
+      duration: { type: 'string', default: '15' },
+      warmup: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '32' },
+      scenarios: { type: 'string', default: allScenarios.join(',') },
+      tenants: { type: 'string', default: '100' },
+      projects: { type: 'string', default: '200' },
+      tasks: { type: 'string', default: '5' },
+      memory: { type: 'boolean', default: false },
+      'memory-minutes': { type: 'string', default: '5' },
+      scale: { type: 'boolean', default: false },
+      'scale-tenants': { type: 'string', default: '10000' },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) {
+    console.log(usage)
+    process.exit(0)
+  }
+  const num = (name: string, raw: string, min: number, max: number) => {
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number between ${min} and ${max}, got "${raw}"`)
+    return n
+  }
+  const scenarios = values.scenarios.split(',').map((s) => s.trim()) as Scenario[]
+  for (const s of scenarios) if (!allScenarios.includes(s)) throw new Error(`--scenarios: unknown scenario "${s}" (one of ${allScenarios.join(', ')})`)
+  const o = {
+    duration: num('duration', values.duration, 1, 3600),
+    warmup: num('warmup', values.warmup, 0, 600),
+    connections: num('connections', values.connections, 1, 1000),
+    scenarios,
+    tenants: num('tenants', values.tenants, 1, 10_000),
+    projects: num('projects', values.projects, 1, 10_000),
+    tasks: num('tasks', values.tasks, 0, 1000),
+    memory: values.memory,
+    memoryMinutes: num('memory-minutes', values['memory-minutes'], 1.5, 120),
+    scale: values.scale,
+    scaleTenants: num('scale-tenants', values['scale-tenants'], 1, 1_000_000),
+    profile: values.profile,
+  }
+  if (o.scale && o.scaleTenants <= o.tenants) throw new Error(`--scale-tenants (${o.scaleTenants}) must exceed --tenants (${o.tenants})`)
+  return o
+}
+
+const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 1024 / 1024)
+const log = (msg: string) => console.log(msg)
+
+/** Cleanup actions, run in reverse order once, on success, failure or a signal. */
+const cleanups: (() => Promise<void>)[] = []
+let cleaning: Promise<void> | undefined
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn()
+      } catch (err) {
+        console.error(`cleanup: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+  })()
+  return cleaning
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: cleaning up…`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+interface MemoryResult {
+  minutes: number
+  rssStartMiB: number | undefined
+  /** Peak RSS of the 30 s window ending at 1 min. */
+  rssAt1MinMiB: number | undefined
+  /** Peak RSS of the last 30 s. */
+  rssEndMiB: number | undefined
+  rssAt1MinInstantMiB: number | undefined
+  rssEndInstantMiB: number | undefined
+  /** (end − 1 min) / 1 min, on the window peaks. */
+  growth: number | undefined
+  samples: { t: number; rssMiB: number }[]
+  load: LoadResult
+  pass: boolean | undefined
+}
+
+interface ScaleResult {
+  tenants: number
+  projects: number
+  tasks: number
+  loadSeconds: number
+  rows: { scenario: Scenario; smallP99: number; scaleP99: number; ratio: number; scaleRps: number; errors: number; pass: boolean }[]
+  explain: Explained[]
+  pass: boolean
+}
+
+async function main(): Promise<number> {
+  let o: ReturnType<typeof parseOptions>
+  try {
+    o = parseOptions()
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n${usage}`)
+    return 64
+  }
+  const startedAt = new Date()
+  const machine = {
+    node: process.version,
+    cores: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? '?',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.type()} ${os.release()}`,
+  }
+  log(`saas-api benchmark — ${startedAt.toISOString()}`)
+  log(`machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.platform}`)
+  log(`load generator: 1 process (autocannon ${o.connections} connections, in this process), sharing the machine with the server, PostgreSQL and Redis`)
+
+  // 1. Database, role, seed.
+  const db: BenchDatabase = await createBenchDatabase()
+  cleanups.push(() => db.drop())
+  log(`database ${db.name}, runtime login role ${db.role} (dropped at the end)`)
+  const facts = await serverFacts(db.ownerUrl)
+  log(`${facts.postgres}, shared_buffers ${facts.sharedBuffers}; Redis ${benchRedisUrl}`)
+  const seeded = await seed(db, o.tenants, o.projects, o.tasks)
+  log(seeded.log.split('\n')[0] ?? '')
+  const owners: SeededOwner[] = seeded.owners
+
+  // 2. The service in production mode, every control on, and the baseline.
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'saas-bench-data-'))
+  cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
+  const servicePort = await freePort()
+  const profileDir = path.join(repoRoot, 'bench/results/profiles')
+  if (o.profile) mkdirSync(profileDir, { recursive: true })
+  const service: NodeProcess = await startNode(
+    'service',
+    'src/main.ts',
+    {
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(servicePort),
+      METRICS_PORT: String(await freePort()),
+      DATABASE_URL: db.runtimeUrl,
+      REDIS_URL: benchRedisUrl,
+      DATA_DIR: dataDir,
+      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      JWT_ALG: 'ES256',
+      ACCESS_TOKEN_TTL_SECONDS: '900',
+      // High enough that the benchmark measures the limiter's cost, not its 429s; it still runs.
+      RATE_LIMIT_TENANT_PER_MINUTE: '10000000',
+      RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000',
+      RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+      LOG_LEVEL: 'warn',
+    },
+    servicePort,
+    o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+  )
+  cleanups.push(() => service.stop())
+  const baselinePort = await freePort()
+  const baseline: NodeProcess = await startNode('baseline', 'bench/baseline/server.ts', { PORT: String(baselinePort), BASELINE_DATABASE_URL: db.ownerUrl }, baselinePort)
+  cleanups.push(() => baseline.stop())
+  log(`service (NODE_ENV=production) pid ${service.pid} on ${service.baseUrl}; baseline pid ${baseline.pid} on ${baseline.baseUrl}`)
+
+  // 3. Tokens (one owner per tenant) and project ids.
+  const projects = await projectIdsByTenant(
+    db.ownerUrl,
+    owners.map((w) => w.tenant_id),
+  )
+  let tokens = new Map<string, string>()
+  let tokensAt = 0
+  const freshTokens = async (): Promise<LoadTenant[]> => {
+    // Access tokens live 15 minutes in production: log in again well before that.
+    if (Date.now() - tokensAt > 8 * 60_000) {
+      const t0 = Date.now()
+      tokens = await loginAll(service.baseUrl, owners)
+      tokensAt = Date.now()
+      log(`logged in ${tokens.size} owners in ${((tokensAt - t0) / 1000).toFixed(1)} s`)
+    }
+    return owners.map((w) => ({ tenantId: w.tenant_id, authorization: tokens.get(w.tenant_id) ?? '', projectIds: projects.get(w.tenant_id) ?? [] }))
+  }
+  const baselineTenants: LoadTenant[] = owners.map((w) => ({ tenantId: w.tenant_id, authorization: '', projectIds: projects.get(w.tenant_id) ?? [] }))
+  await freshTokens()
+  log(`service RSS after start-up and logins: ${f1(mib(rssOf(service.pid)))} MiB`)
+
+  const measure = async (target: NodeProcess, scenario: Scenario, tenants: LoadTenant[], durationSec = o.duration, onTick?: (t: number) => void) => {
+    if (o.warmup > 0) await runLoad({ url: target.baseUrl, scenario, tenants, connections: o.connections, durationSec: o.warmup })
+    return runLoad({ url: target.baseUrl, scenario, tenants, connections: o.connections, durationSec, onTick })
+  }
+
+  // 4. Scenarios: baseline, then service, back to back, after one warm-up of both (JIT, plan caches,
+  // pools), so that the first scenario does not pay for a cold process.
+  const firstWarmup = Math.max(5, 2 * o.warmup)
+  log(`\nwarm-up: mixed for ${firstWarmup} s on each server`)
+  await runLoad({ url: baseline.baseUrl, scenario: 'mixed', tenants: baselineTenants, connections: o.connections, durationSec: firstWarmup })
+  await runLoad({ url: service.baseUrl, scenario: 'mixed', tenants: await freshTokens(), connections: o.connections, durationSec: firstWarmup })
+  const rows: ScenarioRow[] = []
+  log(`\nscenarios: ${o.scenarios.join(', ')} — ${o.warmup} s warm-up + ${o.duration} s measured, per server`)
+  for (const scenario of o.scenarios) {
+    const b = await measure(baseline, scenario, baselineTenants)
+    const tenants = await freshTokens()
+    const rssStart = rssOf(service.pid)
+    const s = await measure(service, scenario, tenants)
+    const rssEnd = rssOf(service.pid)
+    const row: ScenarioRow = { scenario, service: s, baseline: b, ...evaluate(scenario, s, b), rssStartMiB: mib(rssStart), rssEndMiB: mib(rssEnd) }
+    rows.push(row)
+    const codes = Object.entries(s.statusCodes)
+      .map(([c, n]) => `${c}×${n}`)
+      .join(' ')
+    log(
+      `  ${scenario.padEnd(6)} service ${Math.round(s.rps)} req/s p99 ${f1(s.p99)} ms (${codes}; errors ${s.errors}, timeouts ${s.timeouts}) | ` +
+        `baseline ${Math.round(b.rps)} req/s p99 ${f1(b.p99)} ms | ratio ${f2(row.rpsRatio)} req/s, ${f2(row.p99Ratio)} p99 ${verdict(row.pass)} | ` +
+        `service RSS ${f1(row.rssStartMiB)} → ${f1(row.rssEndMiB)} MiB`,
+    )
+  }
+
+  // 5. Memory: a long mixed run against the service.
+  let memory: MemoryResult | undefined
+  if (o.memory) {
+    const tenants = await freshTokens()
+    log(`\nmemory: mixed for ${o.memoryMinutes} min against the service…`)
+    // RSS is sampled every second. V8's heap is a sawtooth, so one instant can land on a peak or a
+    // trough: the compared figures are the peaks of two 30 s windows, the one ending at 1 min and
+    // the one ending the run (the instants at 1 min and at the end are kept as well).
+    const samples: { t: number; rssMiB: number }[] = []
+    const rssStart = mib(rssOf(service.pid))
+    let rssAt1MinInstant: number | undefined
+    const durationSec = Math.round(o.memoryMinutes * 60)
+    const load = await runLoad({
+      url: service.baseUrl,
+      scenario: 'mixed',
+      tenants,
+      connections: o.connections,
+      durationSec,
+      onTick: (t) => {
+        const r = mib(rssOf(service.pid))
+        if (r === undefined) return
+        if (rssAt1MinInstant === undefined && t >= 60) rssAt1MinInstant = r
+        samples.push({ t: Number(t.toFixed(1)), rssMiB: Number(r.toFixed(1)) })
+      },
+    })
+    const rssEndInstant = mib(rssOf(service.pid))
+    const peak = (from: number, to: number) => {
+      const xs = samples.filter((x) => x.t > from && x.t <= to).map((x) => x.rssMiB)
+      return xs.length ? Math.max(...xs) : undefined
+    }
+    const rssAt1Min = peak(30, 60)
+    const rssEnd = peak(durationSec - 30, durationSec + 5)
+    const growth = rssAt1Min !== undefined && rssEnd !== undefined ? (rssEnd - rssAt1Min) / rssAt1Min : undefined
+    const pass = growth === undefined ? undefined : Math.abs(growth) <= 0.1 && errorsOf(load) === 0
+    memory = { minutes: o.memoryMinutes, rssStartMiB: rssStart, rssAt1MinMiB: rssAt1Min, rssEndMiB: rssEnd, rssAt1MinInstantMiB: rssAt1MinInstant, rssEndInstantMiB: rssEndInstant, growth, samples, load, pass }
+    log(
+      `  RSS ${f1(rssStart)} MiB at start; peak of 30–60 s ${f1(rssAt1Min)} MiB, peak of the last 30 s ${f1(rssEnd)} MiB ` +
+        `(instants: ${f1(rssAt1MinInstant)} MiB at 1 min, ${f1(rssEndInstant)} MiB at the end): ` +
+        `${growth === undefined ? '—' : (growth * 100).toFixed(1)} % (target within 10 %) ${verdict(pass)}; ${Math.round(load.rps)} req/s, errors ${errorsOf(load)}`,
+    )
+  }
+
+  // 6. Scale: grow to scaleTenants tenants of the same shape, measure list/get again, EXPLAIN.
+  let scale: ScaleResult | undefined
+  if (o.scale) {
+    // The small-dataset figures are measured again here, on the warm service, right before the load.
+    const small = new Map<Scenario, LoadResult>()
+    log(`\nscale: list and get on the small dataset first…`)
+    for (const scenario of ['list', 'get'] as const) {
+      const s = await measure(service, scenario, await freshTokens())
+      small.set(scenario, s)
+      log(`  ${scenario.padEnd(4)} p99 ${f1(s.p99)} ms, ${Math.round(s.rps)} req/s, errors ${errorsOf(s)} (small dataset)`)
+    }
+    const extra = o.scaleTenants - o.tenants
+    log(`scale: bulk-loading ${extra} more tenants × ${o.projects} projects × ${o.tasks} tasks (generate_series, as the owner)…`)
+    let reported = 0
+    const loaded = await bulkLoad({
+      ownerUrl: db.ownerUrl,
+      tenants: extra,
+      projects: o.projects,
+      tasks: o.tasks,
+      onProgress: (done) => {
+        if (done - reported >= extra / 10 || done === extra) {
+          reported = done
+          log(`  ${done} / ${extra} tenants loaded`)
+        }
+      },
+    })
+    const counts = await tableCounts(db.ownerUrl)
+    log(`  loaded in ${loaded.seconds.toFixed(0)} s (with VACUUM ANALYZE): ${counts.tenants} tenants, ${counts.projects} projects, ${counts.tasks} tasks`)
+    const scaleRows: ScaleResult['rows'] = []
+    for (const scenario of ['list', 'get'] as const) {
+      const s = await measure(service, scenario, await freshTokens())
+      const before = small.get(scenario)
+      const smallP99 = before?.p99 ?? NaN
+      const ratio = s.p99 / smallP99
+      const pass = ratio <= 1.2 && errorsOf(s) === 0
+      scaleRows.push({ scenario, smallP99, scaleP99: s.p99, ratio, scaleRps: s.rps, errors: errorsOf(s), pass })
+      log(`  ${scenario.padEnd(4)} p99 ${f1(s.p99)} ms at scale vs ${f1(smallP99)} ms small: ${f2(ratio)}× (target ≤ 1.2×) ${verdict(pass)}; ${Math.round(s.rps)} req/s, errors ${errorsOf(s)}`)
+    }
+    const first = owners[0]
+    const explain = first ? await explainHotQueries(db.runtimeUrl, first.tenant_id, projects.get(first.tenant_id)?.[0] ?? '') : []
+    for (const e of explain) {
+      log(`\n  EXPLAIN (ANALYZE, BUFFERS), as ${db.role} → saas_runtime in a tenant transaction — ${e.query}: ${e.indexOnly ? 'index scans only' : 'has a non-index scan'} (${e.indexes.join(', ')})`)
+      log(e.plan.replace(/^/gm, '    '))
+    }
+    scale = {
+      tenants: counts.tenants,
+      projects: counts.projects,
+      tasks: counts.tasks,
+      loadSeconds: loaded.seconds,
+      rows: scaleRows,
+      explain,
+      // The target names the two hot queries; the actor check is shown for information.
+      pass: scaleRows.every((r) => r.pass) && explain.filter((e) => e.hot).every((e) => e.indexOnly),
+    }
+  }
+
+  // 7. Report.
+  const table = scenarioTable(rows)
+  log(`\n${textTable(table)}`)
+  const settings = {
+    connections: o.connections,
+    durationSec: o.duration,
+    warmupSec: o.warmup,
+    dataset: `${o.tenants} tenants × ${o.projects} projects × ${o.tasks} tasks`,
+    loadGenerator: `1 process: autocannon (programmatic) in the harness process, ${o.connections} connections, no workers`,
+    service: 'NODE_ENV=production, every control on (ES256 token verification, tenant check, Redis rate limits + revocation cache, RLS transaction, response schemas), pool max 10, LOG_LEVEL=warn',
+    baseline: 'bench/baseline/server.ts: bare Fastify + postgres.js as the owner (superuser, RLS bypassed), no auth, no rate limit, pool max 10',
+    postgres: facts.postgres,
+    sharedBuffers: facts.sharedBuffers,
+    adminDatabaseUrl: new URL(adminDatabaseUrl).host,
+  }
+  const json = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), machine, settings, scenarios: rows, memory, scale }
+  const md: string[] = [
+    `# Benchmark results`,
+    '',
+    `${startedAt.toISOString()} — ${machine.cores} cores (${machine.cpu}), node ${machine.node}, ${facts.postgres}. ` +
+      `Load generator: 1 process (autocannon, ${o.connections} connections) on the same machine as the server, PostgreSQL and Redis. ` +
+      `Dataset ${settings.dataset}; ${o.warmup} s warm-up + ${o.duration} s measured per scenario and server, baseline then service. ` +
+      `p50/p99: latency of 2xx answers; errors: non-2xx + socket errors + timeouts.`,
+    '',
+    markdownTable(table),
+  ]
+  if (memory) {
+    md.push(
+      '',
+      `Memory: \`mixed\` for ${memory.minutes} min: service RSS (peak of a 30 s window) ${f1(memory.rssAt1MinMiB)} MiB at 1 min, ${f1(memory.rssEndMiB)} MiB at the end ` +
+        `(${memory.growth === undefined ? '—' : (memory.growth * 100).toFixed(1)} %, target within 10 %): **${verdict(memory.pass)}**.`,
+    )
+  }
+  if (scale) {
+    md.push(
+      '',
+      `Scale: ${scale.tenants.toLocaleString('en-US')} tenants, ${scale.projects.toLocaleString('en-US')} projects, ${scale.tasks.toLocaleString('en-US')} tasks ` +
+        `(bulk-loaded in ${scale.loadSeconds.toFixed(0)} s):`,
+      '',
+      markdownTable([
+        ['scenario', 'p99 small ms', 'p99 at scale ms', 'ratio', 'target', 'result'],
+        ...scale.rows.map((r) => [r.scenario, f1(r.smallP99), f1(r.scaleP99), f2(r.ratio), '≤ 1.2×', verdict(r.pass)]),
+      ]),
+      '',
+      ...scale.explain.flatMap((e) => [`EXPLAIN — ${e.query} (${e.indexOnly ? 'index scans only' : 'has a non-index scan'}${e.hot ? '' : ', for information'}):`, '', '```', e.plan, '```', '']),
+    )
+  }
+  const resultsDir = path.join(repoRoot, 'bench/results')
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(json, null, 2) + '\n')
+  writeFileSync(path.join(resultsDir, 'latest.md'), md.join('\n') + '\n')
+  writeFileSync(path.join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(json, null, 2) + '\n')
+  log(`\nwritten: bench/results/latest.json, bench/results/latest.md`)
+
+  const verdicts = [...rows.map((r) => r.pass), memory?.pass, scale?.pass].filter((p) => p !== undefined)
+  const failed = verdicts.filter((p) => !p).length
+  log(failed ? `${failed} target(s) not met` : 'every measured target met')
+  return failed ? 1 : 0
+}
+
+try {
+  process.exitCode = await main()
+} catch (err) {
+  console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+  process.exitCode = 2
+} finally {
+  await cleanup()
+}
