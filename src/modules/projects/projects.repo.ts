@@ -30,7 +30,8 @@ function ordering(t: TenantTx, sort: ProjectSort, after: readonly string[] | und
   }
 }
 
-export async function listProjects(t: TenantTx, o: ListOptions): Promise<DbProject[]> {
+/** Returns the query unrun, so withTenantRead() can send it in the same batch as the tenant setting. */
+export function listProjects(t: TenantTx, o: ListOptions) {
   const by = ordering(t, o.sort, o.after)
   const status: PendingQuery<Row[]> = o.status ? t.sql`and status = ${o.status}` : t.sql``
   return t.sql<DbProject[]>`
@@ -41,10 +42,15 @@ export async function listProjects(t: TenantTx, o: ListOptions): Promise<DbProje
      limit ${o.limit + 1}`
 }
 
-export async function findProject(t: TenantTx, id: string): Promise<DbProject | undefined> {
-  const [row] = await t.sql<DbProject[]>`
+/** Returns the query unrun (one row or none), for withTenantRead(). */
+export function findProjectQuery(t: TenantTx, id: string) {
+  return t.sql<DbProject[]>`
     select id, name, description, status, created_at, updated_at, '' as sort_key
       from projects where tenant_id = ${t.tenantId} and id = ${id}`
+}
+
+export async function findProject(t: TenantTx, id: string): Promise<DbProject | undefined> {
+  const [row] = await findProjectQuery(t, id)
   return row
 }
 

@@ -4,7 +4,7 @@ import type { Principal } from '../../platform/access.ts'
 import type { CursorCodec } from '../../platform/cursor.ts'
 import { recordAudit } from '../../platform/audit.ts'
 import type { AuditContext } from '../../platform/audit.ts'
-import { withTenant } from '../../platform/db/tenant.ts'
+import { withTenant, withTenantRead } from '../../platform/db/tenant.ts'
 import type { Sql } from 'postgres'
 import { errors } from '../../platform/errors.ts'
 import * as repo from './projects.repo.ts'
@@ -32,7 +32,8 @@ export async function listProjects(deps: ProjectsDeps, actor: Principal, q: List
   const sort = q.sort ?? '-created_at'
   const limit = q.limit ?? 20
   const after = q.cursor ? deps.cursors.decode(actor.tid, `projects:${sort}:${q.status ?? ''}`, q.cursor) : undefined
-  const rows = await withTenant(deps.sql, tenantScope(actor), (t) => repo.listProjects(t, { limit, status: q.status, sort, after }))
+  // Reads take one round trip: setting, actor check and query in one batch (withTenantRead).
+  const rows = await withTenantRead(deps.sql, tenantScope(actor), (t) => repo.listProjects(t, { limit, status: q.status, sort, after }))
   const items = rows.slice(0, limit)
   const last = items.at(-1)
   const next = rows.length > limit && last ? deps.cursors.encode(actor.tid, `projects:${sort}:${q.status ?? ''}`, [last.sort_key, last.id]) : null
@@ -40,7 +41,7 @@ export async function listProjects(deps: ProjectsDeps, actor: Principal, q: List
 }
 
 export async function getProject(deps: ProjectsDeps, actor: Principal, id: string): Promise<ProjectRow> {
-  const row = await withTenant(deps.sql, tenantScope(actor), (t) => repo.findProject(t, id))
+  const [row] = await withTenantRead(deps.sql, tenantScope(actor), (t) => repo.findProjectQuery(t, id))
   if (!row) throw errors.notFound('project')
   return toProject(row)
 }
