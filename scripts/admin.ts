@@ -16,8 +16,8 @@ import { operatorName, recordOperatorEvent } from '../src/platform/audit.ts'
 import { keyReloadIntervalMs } from '../src/platform/auth/key-ring.ts'
 import { createSecretBox } from '../src/platform/auth/secret-box.ts'
 import { storeNewSigningKey } from '../src/platform/auth/signing-keys.ts'
+import { UsageError, prepare } from './cli.ts'
 import { ConfigError } from '../src/platform/config.ts'
-import { loadConfigWithSecrets } from '../src/platform/secrets-manager.ts'
 import type { Config } from '../src/platform/config.ts'
 import { openDatabase } from '../src/platform/db/connect.ts'
 import { checkMigrations } from '../src/platform/db/migrate.ts'
@@ -26,8 +26,6 @@ const usage = `usage:
   npm run admin -- keys rotate
   npm run admin -- tenant suspend <slug>
   npm run admin -- tenant resume <slug>`
-
-class UsageError extends Error {}
 
 type Command = { kind: 'rotate' } | { kind: 'tenant'; action: 'suspend' | 'resume'; slug: string }
 
@@ -99,22 +97,9 @@ async function setTenantStatus(owner: Sql, slug: string, action: 'suspend' | 're
 }
 
 async function main(): Promise<number> {
-  let command: Command
-  let config: Config
-  try {
-    command = parseCommand(process.argv.slice(2))
-    config = await loadConfigWithSecrets()
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`${err.message}\n${usage}`)
-      return 64
-    }
-    if (err instanceof ConfigError) {
-      console.error(`Configuration error: ${err.message}`)
-      return 78
-    }
-    throw err
-  }
+  const prepared = await prepare(() => parseCommand(process.argv.slice(2)), usage)
+  if (typeof prepared === 'number') return prepared
+  const { args: command, config } = prepared
   const db = await openDatabase(config)
   try {
     const { pending } = await checkMigrations(db.ownerSql)

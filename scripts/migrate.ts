@@ -3,8 +3,7 @@
  * Owner: DATABASE_OWNER_URL, else DATABASE_URL, else the embedded database under DATA_DIR.
  * When the owner and runtime users differ, the runtime user is granted saas_runtime.
  */
-import { ConfigError } from '../src/platform/config.ts'
-import { loadConfigWithSecrets } from '../src/platform/secrets-manager.ts'
+import { prepare } from './cli.ts'
 import { describeUrl, openDatabase } from '../src/platform/db/connect.ts'
 import { migrate } from '../src/platform/db/migrate.ts'
 
@@ -13,16 +12,9 @@ function userOf(url: string | undefined): string | undefined {
 }
 
 async function main(): Promise<number> {
-  let config
-  try {
-    config = await loadConfigWithSecrets()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`Configuration error: ${err.message}`)
-      return 78
-    }
-    throw err
-  }
+  const prepared = await prepare(() => undefined, 'usage: npm run migrate')
+  if (typeof prepared === 'number') return prepared
+  const { config } = prepared
   const db = await openDatabase(config)
   try {
     const ownerUrl = config.db.ownerUrl ?? config.db.url

@@ -15,8 +15,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { uuidv7 } from 'uuidv7'
 import { hashPassword } from '../src/platform/auth/passwords.ts'
-import { ConfigError } from '../src/platform/config.ts'
-import { loadConfigWithSecrets } from '../src/platform/secrets-manager.ts'
+import { UsageError, prepare } from './cli.ts'
 import { openDatabase } from '../src/platform/db/connect.ts'
 import { migrate } from '../src/platform/db/migrate.ts'
 import { withTenant } from '../src/platform/db/tenant.ts'
@@ -24,8 +23,6 @@ import { withTenant } from '../src/platform/db/tenant.ts'
 const usage = 'usage: npm run seed -- --tenants N --projects M --tasks K --out FILE'
 /** Bounds that keep one run within memory: ids for one tenant's tasks are held in arrays. */
 const limits = { tenants: 100_000, projects: 10_000, tasks: 1_000 } as const
-
-class UsageError extends Error {}
 
 interface SeedArgs {
   tenants: number
@@ -75,22 +72,9 @@ interface SeededOwner {
 }
 
 async function main(): Promise<number> {
-  let args: SeedArgs
-  let config
-  try {
-    args = parseSeedArgs(process.argv.slice(2))
-    config = await loadConfigWithSecrets()
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`${err.message}\n${usage}`)
-      return 64
-    }
-    if (err instanceof ConfigError) {
-      console.error(`Configuration error: ${err.message}`)
-      return 78
-    }
-    throw err
-  }
+  const prepared = await prepare(() => parseSeedArgs(process.argv.slice(2)), usage)
+  if (typeof prepared === 'number') return prepared
+  const { args: args, config } = prepared
 
   const started = Date.now()
   const db = await openDatabase(config)
