@@ -72,13 +72,20 @@ export async function findTask(t: TenantTx, id: string): Promise<DbTask | undefi
   return row
 }
 
-export async function insertTask(t: TenantTx, id: string, projectId: string, input: CreateTaskInput): Promise<DbTask> {
+/**
+ * Inserts the task only if its project (and assignee, when given) is in this tenant: one statement
+ * instead of a check and an insert. No row back means a reference is missing; checkReferences()
+ * then says which (the rare path pays the extra round trip).
+ */
+export async function insertTaskIfReferenced(t: TenantTx, id: string, projectId: string, input: CreateTaskInput): Promise<DbTask | undefined> {
+  const assigneeId = input.assignee_id ?? null
   const [row] = await t.sql<DbTask[]>`
     insert into tasks (id, project_id, title, description, status, assignee_id, due_date)
-    values (${id}, ${projectId}::uuid, ${input.title}, ${input.description ?? null}, ${input.status ?? 'todo'},
-            ${input.assignee_id ?? null}::uuid, ${input.due_date ?? null}::date)
+    select ${id}, p.id, ${input.title}, ${input.description ?? null}, ${input.status ?? 'todo'}, ${assigneeId}::uuid, ${input.due_date ?? null}::date
+      from projects p
+     where p.tenant_id = ${t.tenantId} and p.id = ${projectId}::uuid
+       and (${assigneeId}::uuid is null or exists (select 1 from users u where u.tenant_id = ${t.tenantId} and u.id = ${assigneeId}::uuid))
     returning ${columns(t)}, '' as sort_key`
-  if (!row) throw new Error('insert returned no row')
   return row
 }
 

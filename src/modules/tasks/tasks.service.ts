@@ -58,13 +58,18 @@ export async function getTask(deps: TasksDeps, actor: Principal, id: string): Pr
 
 /** Creates a task in a project of the caller's tenant: unknown project 404, foreign assignee 422. */
 export async function createTask(deps: TasksDeps, actor: Principal, projectId: string, input: CreateTaskInput, ctx?: AuditContext): Promise<TaskRow> {
+  const id = uuidv7()
   const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
+    // The insert and its audit row go out together (one round trip); a missing reference throws,
+    // and the transaction rolls the audit row back with it.
+    const [created] = await Promise.all([
+      repo.insertTaskIfReferenced(t, id, projectId, input),
+      recordAudit(t, actor, 'task.created', { type: 'task', id }, ctx, { project_id: projectId }),
+    ])
+    if (created) return created
     const refs = await repo.checkReferences(t, { projectId, assigneeId: input.assignee_id ?? undefined })
     if (!refs.project) throw errors.notFound('project')
-    if (!refs.assignee) throw errors.invalidReference('assignee_id')
-    const created = await repo.insertTask(t, uuidv7(), projectId, input)
-    await recordAudit(t, actor, 'task.created', { type: 'task', id: created.id }, ctx, { project_id: projectId })
-    return created
+    throw errors.invalidReference('assignee_id')
   })
   return toTask(row)
 }
