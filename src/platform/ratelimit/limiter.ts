@@ -37,6 +37,8 @@ export class RateLimiter {
         if (!this.degraded) this.setDegraded(true, err)
       })
       redis.on('ready', () => {
+        // A fresh connection answered: the back-off after a failure (meant for a hung Redis) ends now.
+        this.lastFailureAt = 0
         if (this.degraded) this.setDegraded(false)
         else metrics.redisUp.set(1)
       })
