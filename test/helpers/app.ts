@@ -54,7 +54,7 @@ export interface TestApp {
 export async function startTestApp(
   env: Record<string, string | undefined> = {},
   existing?: TestDatabase,
-  options: BuildOptions = {},
+  options: BuildOptions & { depsLogger?: unknown } = {},
 ): Promise<TestApp> {
   const db = existing ?? (await createTestDatabase())
   const dataDir = mkdtempSync(path.join(tmpdir(), 'saas-test-'))
@@ -70,8 +70,9 @@ export async function startTestApp(
     ...env,
   })
   const silent = { warn() {}, info() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silent }, level: 'silent', silent() {} }
-  const deps = await openDeps(config, silent as never)
-  const app = await buildApp(deps, options)
+  const { depsLogger, ...buildOptions } = options
+  const deps = await openDeps(config, (depsLogger ?? silent) as never)
+  const app = await buildApp(deps, buildOptions)
   await app.ready()
   const admin = postgres(db.url, { max: 2, onnotice: () => {} })
   return {

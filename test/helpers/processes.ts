@@ -1,16 +1,13 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
-import { buildApp } from '../../src/app.ts'
-import { loadConfig } from '../../src/platform/config.ts'
-import { openDeps } from '../../src/platform/deps.ts'
-import { adminDatabaseUrl, createTestDatabase, testRedisUrl } from './app.ts'
+import { adminDatabaseUrl, startTestApp } from './app.ts'
 import type { TestApp, TestDatabase } from './app.ts'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
@@ -125,38 +122,9 @@ export function captureLogger(lines: LogLine[] = []) {
  * The returned object is a TestApp, so createTenant() and addUser() work on it.
  */
 export async function startAppWithLogs(env: Record<string, string | undefined> = {}, existing?: TestDatabase): Promise<TestApp & { logs: LogLine[] }> {
-  const db = existing ?? (await createTestDatabase())
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'saas-test-'))
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    REDIS_URL: testRedisUrl,
-    DATA_DIR: dataDir,
-    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    LOG_LEVEL: 'silent',
-    JWT_ISSUER: 'https://api.test',
-    RATE_LIMIT_AUTH_PER_MINUTE: '1000',
-    ...env,
-  })
   const logger = captureLogger()
-  const deps = await openDeps(config, logger as never)
-  const app = await buildApp(deps)
-  await app.ready()
-  const admin = postgres(db.url, { max: 2, onnotice: () => {} })
-  return {
-    app,
-    deps,
-    db,
-    admin,
-    logs: logger.lines,
-    async close() {
-      await app.close()
-      await deps.close()
-      await admin.end()
-      if (!existing) await db.drop()
-      rmSync(dataDir, { recursive: true, force: true })
-    },
-  }
+  const t = await startTestApp(env, existing, { depsLogger: logger })
+  return { ...t, logs: logger.lines }
 }
 
 export interface ServerProcess {
