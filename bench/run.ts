@@ -26,12 +26,17 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { adminDatabaseUrl, benchRedisUrl, createBenchDatabase, loginAll, projectIdsByTenant, seed, serverFacts } from './lib/dataset.ts'
 import type { BenchDatabase, SeededOwner } from './lib/dataset.ts'
+import { cpuPerRequest, cpuTimes } from './lib/cpu.ts'
+import type { CpuTimes } from './lib/cpu.ts'
 import { allScenarios, runLoad } from './lib/load.ts'
 import type { LoadResult, LoadTenant, Scenario } from './lib/load.ts'
 import { freePort, repoRoot, rssOf, startNode } from './lib/processes.ts'
 import type { NodeProcess } from './lib/processes.ts'
 import { errorsOf, evaluate, f1, f2, markdownTable, scenarioTable, textTable, verdict } from './lib/report.ts'
 import type { ScenarioRow } from './lib/report.ts'
+
+const cpuLine = (c: CpuTimes | undefined) =>
+  c ? `server ${Math.round(c.server)}, postgres ${Math.round(c.postgres)}, redis ${Math.round(c.redis)}, load generator ${Math.round(c.loadGenerator)}` : '—'
 import { bulkLoad, explainHotQueries, tableCounts } from './lib/scale.ts'
 import type { Explained } from './lib/scale.ts'
 
@@ -227,7 +232,9 @@ async function main(): Promise<number> {
 
   const measure = async (target: NodeProcess, scenario: Scenario, tenants: LoadTenant[], durationSec = o.duration, onTick?: (t: number) => void) => {
     if (o.warmup > 0) await runLoad({ url: target.baseUrl, scenario, tenants, connections: o.connections, durationSec: o.warmup })
-    return runLoad({ url: target.baseUrl, scenario, tenants, connections: o.connections, durationSec, onTick })
+    const before = cpuTimes(target.pid)
+    const result = await runLoad({ url: target.baseUrl, scenario, tenants, connections: o.connections, durationSec, onTick })
+    return { ...result, cpuUsPerRequest: cpuPerRequest(before, cpuTimes(target.pid), result.requests) }
   }
 
   // 4. Scenarios: baseline, then service, back to back, after one warm-up of both (JIT, plan caches,
@@ -254,6 +261,7 @@ async function main(): Promise<number> {
         `baseline ${Math.round(b.rps)} req/s p99 ${f1(b.p99)} ms | ratio ${f2(row.rpsRatio)} req/s, ${f2(row.p99Ratio)} p99 ${verdict(row.pass)} | ` +
         `service RSS ${f1(row.rssStartMiB)} → ${f1(row.rssEndMiB)} MiB`,
     )
+    log(`         CPU µs per request, service | baseline: ${cpuLine(s.cpuUsPerRequest)} | ${cpuLine(b.cpuUsPerRequest)}`)
   }
 
   // 5. Memory: a long mixed run against the service.

@@ -1,5 +1,6 @@
 import autocannon from 'autocannon'
 import type { RequestData } from 'autocannon'
+import type { CpuTimes } from './cpu.ts'
 
 export type Scenario = 'list' | 'get' | 'create' | 'mixed'
 export const allScenarios: readonly Scenario[] = ['list', 'get', 'create', 'mixed']
@@ -90,6 +91,8 @@ export interface LoadResult {
   timeouts: number
   statusCodes: Record<string, number>
   durationSec: number
+  /** CPU time per request of the server, PostgreSQL, Redis and the load generator (set by the harness). */
+  cpuUsPerRequest?: CpuTimes | undefined
 }
 
 function percentile(sorted: Float64Array, q: number): number {

@@ -168,21 +168,21 @@ export async function withTenant<T>(sql: Sql, scope: TenantScope, fn: (tx: Tenan
  * transaction, so the transaction-local setting covers exactly these statements, and if the setting
  * fails, the query after it does not run at all. The transaction is read-only (a write in `query`
  * fails), so a failed actor check needs nothing undone: its rows are simply never returned.
- * `query` must return the query without running it (no `async`, no await).
+ *
+ * No connection is reserved: the batch keeps its statements together up to its own Sync, so batches
+ * of concurrent requests share the pool's connections, pipelined, each its own implicit
+ * transaction. A statement from elsewhere never runs inside it, nor it outside its Sync.
+ * `query` must return the query without running it (no `async`, no await); run on its own it would
+ * have no tenant setting and see no rows.
  */
 export async function withTenantRead<R extends readonly Row[]>(
   sql: Sql,
   scope: Omit<TenantScope, 'isNewTenant'>,
   query: (tx: TenantTx) => PendingQuery<R>,
 ): Promise<Awaited<PendingQuery<R>>> {
-  const conn = await sql.reserve()
-  try {
-    const [, actorRows, rows] = await conn.batch([setContext(conn, scope.tenantId, true), actorCheck(conn, scope), query(tenantTx(conn, scope.tenantId))])
-    checkActor(scope, actorRows)
-    return rows
-  } finally {
-    conn.release()
-  }
+  const [, actorRows, rows] = await sql.batch([setContext(sql, scope.tenantId, true), actorCheck(sql, scope), query(tenantTx(sql, scope.tenantId))])
+  checkActor(scope, actorRows)
+  return rows
 }
 
 /**
