@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import type { FastifyRequest } from 'fastify'
-import type { ISql, Sql, TransactionSql } from 'postgres'
+import type { ISql, PendingQuery, Row, Sql, TransactionSql } from 'postgres'
 import { uuidv7 } from 'uuidv7'
 import type { Principal } from './access.ts'
 import type { TenantTx } from './db/tenant.ts'
@@ -73,13 +73,23 @@ function check(event: AuditEvent): void {
 
 const ipOrNull = (ip: string | undefined) => (ip && isIP(ip) ? ip : null)
 
-async function insert(sql: ISql, tenantId: string, event: AuditEvent): Promise<void> {
+/**
+ * The insert, unrun. `when` (a boolean SQL fragment) makes it conditional: the event is written only
+ * if it holds when the statement runs, e.g. only if the row it records was written by an earlier
+ * statement of the same batch (withTenantBatch, where nothing can be awaited in between).
+ */
+function insertStatement(sql: ISql, tenantId: string, event: AuditEvent, when?: PendingQuery<Row[]>) {
   check(event)
-  await sql`
+  return sql`
     insert into audit_events (tenant_id, id, actor_type, actor_id, action, target_type, target_id, request_id, ip, details)
-    values (${tenantId}, ${uuidv7()}, ${event.actor.type}, ${event.actor.id}, ${event.action},
-            ${event.target?.type ?? null}, ${event.target?.id ?? null}, ${event.context?.requestId?.slice(0, 128) ?? null},
-            ${ipOrNull(event.context?.ip)}, ${sql.json(boundedDetails(event.details))})`
+    select ${tenantId}::uuid, ${uuidv7()}::uuid, ${event.actor.type}, ${event.actor.id}, ${event.action},
+           ${event.target?.type ?? null}, ${event.target?.id ?? null}, ${event.context?.requestId?.slice(0, 128) ?? null},
+           ${ipOrNull(event.context?.ip)}::inet, ${sql.json(boundedDetails(event.details))}
+     where ${when ?? sql`true`}`
+}
+
+async function insert(sql: ISql, tenantId: string, event: AuditEvent): Promise<void> {
+  await insertStatement(sql, tenantId, event)
 }
 
 /** Records one event in the caller's tenant transaction (RLS: only into that tenant). */
@@ -98,6 +108,19 @@ export async function recordAudit(
 ): Promise<void> {
   const who: AuditActor = 'kind' in actor ? actorOf(actor) : actor
   await record(t, { actor: who, action, target, context, details })
+}
+
+/** recordAudit's insert, unrun and written only if `when` holds, for a withTenantBatch statement list. */
+export function auditStatement(
+  t: TenantTx,
+  actor: Principal,
+  action: string,
+  target: AuditTarget,
+  context: AuditContext | undefined,
+  details: Readonly<Record<string, unknown>> | undefined,
+  when: PendingQuery<Row[]>,
+) {
+  return insertStatement(t.sql, t.tenantId, { actor: actorOf(actor), action, target, context, details }, when)
 }
 
 /**

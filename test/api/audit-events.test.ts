@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import postgres from 'postgres'
 import { generateApiKey } from '../../src/platform/auth/api-keys.ts'
@@ -95,6 +96,22 @@ describe('audit events', () => {
     assert.equal((await t.app.inject({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/projects`, headers: viewer.auth, payload: { name: 'nope' } })).statusCode, 403)
     const { items } = await page(owner)
     assert.deepEqual(items.map((e) => [e.action, e.target_type, e.target_id]), [['tenant.updated', 'tenant', owner.tenantId]])
+  })
+
+  it('when a task is created in one batch, then its event is written once with it, and not at all when the task is refused', async () => {
+    const owner = await createTenant(t)
+    const other = await createTenant(t)
+    const project = await t.app.inject({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/projects`, headers: owner.auth, payload: { name: 'p' } })
+    const projectId = project.json<{ id: string }>().id
+    const create = (pid: string, payload: Record<string, unknown>) =>
+      t.app.inject({ method: 'POST', url: `/v1/tenants/${owner.tenantId}/projects/${pid}/tasks`, headers: owner.auth, payload })
+    assert.equal((await create(randomUUID(), { title: 'no such project' })).statusCode, 404)
+    assert.equal((await create(projectId, { title: 'foreign assignee', assignee_id: other.userId })).statusCode, 422)
+    assert.equal((await page(owner, '?action=task.created')).items.length, 0, 'a refused task leaves no event')
+    const created = await create(projectId, { title: 'kept' })
+    assert.equal(created.statusCode, 201, created.body)
+    const items = (await page(owner, '?action=task.created')).items
+    assert.deepEqual(items.map((e) => e.target_id), [created.json<{ id: string }>().id])
   })
 
   it('when the log is filtered by action and since, and paged with a cursor, then it returns exactly the matching events once each', async () => {

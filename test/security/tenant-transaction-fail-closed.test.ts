@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import postgres from 'postgres'
 import type { Sql } from 'postgres'
 import { createPool } from '../../src/platform/db/connect.ts'
-import { testOnlyFaults, withTenant, withTenantRead } from '../../src/platform/db/tenant.ts'
+import { testOnlyFaults, withTenant, withTenantBatch, withTenantRead } from '../../src/platform/db/tenant.ts'
 import type { TenantTx } from '../../src/platform/db/tenant.ts'
 import { createTenant, startTestApp } from '../helpers/app.ts'
 import type { TestApp, TestTenant } from '../helpers/app.ts'
@@ -159,20 +159,24 @@ describe('tenant transaction fails closed', () => {
     await assertPoolClean(superPool, 'postgres')
   })
 
-  it('when the actor check fails (disabled user), then fn\'s writes never commit, its later statements fail inside the transaction, and the connection is kept clean', async () => {
+  it('when the actor check fails (disabled user), then fn\'s writes fail inside the aborted transaction, never commit, and the connection is kept clean', async () => {
     const { pid } = await leftover(superPool)
     await t.admin`update users set disabled = true where id = ${a.userId}`
     try {
       const ids = [randomUUID(), randomUUID()]
+      let first: unknown
       let second: unknown
       await assert.rejects(
         withTenant(superPool, scopeOf(a), async (tx) => {
-          await tx.sql`insert into projects (tenant_id, id, name) values (${a.tenantId}, ${ids[0] ?? ''}, 'by a disabled user')`
-          second = await tx.sql`insert into projects (tenant_id, id, name) values (${a.tenantId}, ${ids[1] ?? ''}, 'by a disabled user')`.catch((e: unknown) => e)
+          // Both are sent before the gate's answer can arrive (pipelined behind the setup batch).
+          ;[first, second] = await Promise.all(
+            ids.map((id) => tx.sql`insert into projects (tenant_id, id, name) values (${a.tenantId}, ${id}, 'by a disabled user')`.catch((e: unknown) => e)),
+          )
         }),
         appCode('invalid_token'),
       )
-      assert.ok(pgCode('25P02')(second), `the write after the failed check must fail in the aborted transaction, got ${String(second)}`)
+      assert.ok(pgCode('25P02')(first), `a write behind the refused gate must fail in the aborted transaction, got ${String(first)}`)
+      assert.ok(pgCode('25P02')(second), `a write behind the refused gate must fail in the aborted transaction, got ${String(second)}`)
       const [row] = await t.admin<{ n: number }[]>`select count(*)::int as n from projects where id in ${t.admin(ids)}`
       assert.equal(row?.n, 0)
     } finally {
@@ -209,6 +213,67 @@ describe('tenant transaction fails closed', () => {
     const rows = await withTenantRead(superPool, scopeOf(a), list)
     assert.deepEqual(rows.map((r) => r.name).sort(), ['a1', 'a2', 'a3'])
     assert.equal((await leftover(superPool)).tenant, '')
+  })
+
+  it('when the actor gate refuses, then withTenantRead throws the refusal, also for a query that has no row', async () => {
+    // A query the planner proves empty must not skip the gate (it would answer [] to a refused actor).
+    const none = (tx: TenantTx) => tx.sql<{ tenant_id: string; name: string }[]>`select tenant_id, name from projects where false`
+    const some = visibleProjects
+    const jti = randomUUID()
+    const cases: [string, () => Promise<unknown>, () => Promise<unknown>, Record<string, unknown>, string][] = [
+      ['unknown tenant', async () => {}, async () => {}, { tenantId: randomUUID() }, 'invalid_token'],
+      ['unknown user', async () => {}, async () => {}, { userId: randomUUID() }, 'invalid_token'],
+      ['disabled user', () => t.admin`update users set disabled = true where id = ${a.userId}`, () => t.admin`update users set disabled = false where id = ${a.userId}`, {}, 'invalid_token'],
+      ['revoked token', () => t.admin`insert into revoked_tokens (tenant_id, jti, expires_at) values (${a.tenantId}, ${jti}, now() + interval '1 hour')`, () => t.admin`delete from revoked_tokens where jti = ${jti}`, { jti }, 'token_revoked'],
+      ['role below the minimum', () => t.admin`update users set role = 'viewer' where id = ${a.userId}`, () => t.admin`update users set role = 'owner' where id = ${a.userId}`, { minRole: 'member' }, 'forbidden'],
+      ['suspended tenant', () => t.admin`update tenants set status = 'suspended' where id = ${a.tenantId}`, () => t.admin`update tenants set status = 'active' where id = ${a.tenantId}`, {}, 'tenant_suspended'],
+    ]
+    for (const [what, setUp, tearDown, scope, code] of cases) {
+      await setUp()
+      try {
+        for (const query of [none, some]) {
+          await assert.rejects(withTenantRead(superPool, { ...scopeOf(a), ...scope }, query), appCode(code), `${what}: expected ${code}`)
+        }
+      } finally {
+        await tearDown()
+      }
+    }
+    assert.equal((await withTenantRead(superPool, { ...scopeOf(a), minRole: 'owner' }, none)).length, 0, 'an actor that passes gets the empty answer')
+    assert.equal((await leftover(superPool)).tenant, '')
+  })
+
+  it('when a withTenantBatch write is refused by the gate, fails on its setting or on a later statement, then nothing of it is kept', async () => {
+    const insertTwo = (name: string, ids = [randomUUID(), randomUUID()]) => (tx: TenantTx) =>
+      [
+        tx.sql`insert into projects (tenant_id, id, name) values (${tx.tenantId}, ${ids[0] ?? ''}, ${name})`,
+        tx.sql`insert into projects (tenant_id, id, name) values (${tx.tenantId}, ${ids[1] ?? ''}, ${name})`,
+      ] as const
+    const kept = async (name: string) => (await t.admin<{ n: number }[]>`select count(*)::int as n from projects where name = ${name}`)[0]?.n
+    await t.admin`update users set disabled = true where id = ${a.userId}`
+    try {
+      await assert.rejects(withTenantBatch(superPool, scopeOf(a), insertTwo('batch-refused')), appCode('invalid_token'))
+    } finally {
+      await t.admin`update users set disabled = false where id = ${a.userId}`
+    }
+    assert.equal(await kept('batch-refused'), 0)
+    for (const pool of [superPool, plainPool]) {
+      await withFaults({ role: 'no_such_role_for_test' }, () => assert.rejects(withTenantBatch(pool, scopeOf(a), insertTwo('batch-no-setting')), pgCode('22023')))
+    }
+    assert.equal(await kept('batch-no-setting'), 0)
+    const same = randomUUID()
+    await assert.rejects(withTenantBatch(superPool, scopeOf(a), insertTwo('batch-second-fails', [same, same])), pgCode('23505'))
+    assert.equal(await kept('batch-second-fails'), 0, 'the first insert must go with the failed second one')
+    await assert.rejects(
+      withTenantBatch(superPool, scopeOf(a), (tx) => [tx.sql`insert into projects (tenant_id, id, name) values (${b.tenantId}, ${randomUUID()}, 'batch-cross-tenant')`] as const),
+      pgCode('42501'),
+    )
+    assert.equal(await kept('batch-cross-tenant'), 0)
+    const [first, second] = await withTenantBatch(superPool, scopeOf(a), insertTwo('batch-kept'))
+    assert.equal(first.count + second.count, 2)
+    assert.equal(await kept('batch-kept'), 2)
+    await t.admin`delete from projects where name = 'batch-kept'`
+    await assertPoolClean(superPool, 'postgres')
+    await assertPoolClean(plainPool, plainRole)
   })
 
   it('when set_config fails under a real request, then the request errors without any project in its body, and the next one is served', async () => {

@@ -77,16 +77,20 @@ export async function findTask(t: TenantTx, id: string): Promise<DbTask | undefi
  * instead of a check and an insert. No row back means a reference is missing; checkReferences()
  * then says which (the rare path pays the extra round trip).
  */
-export async function insertTaskIfReferenced(t: TenantTx, id: string, projectId: string, input: CreateTaskInput): Promise<DbTask | undefined> {
+export function insertTaskIfReferenced(t: TenantTx, id: string, projectId: string, input: CreateTaskInput) {
   const assigneeId = input.assignee_id ?? null
-  const [row] = await t.sql<DbTask[]>`
+  return t.sql<DbTask[]>`
     insert into tasks (id, project_id, title, description, status, assignee_id, due_date)
     select ${id}, p.id, ${input.title}, ${input.description ?? null}, ${input.status ?? 'todo'}, ${assigneeId}::uuid, ${input.due_date ?? null}::date
       from projects p
      where p.tenant_id = ${t.tenantId} and p.id = ${projectId}::uuid
        and (${assigneeId}::uuid is null or exists (select 1 from users u where u.tenant_id = ${t.tenantId} and u.id = ${assigneeId}::uuid))
     returning ${columns(t)}, '' as sort_key`
-  return row
+}
+
+/** A condition for a later statement of the same batch: the task exists (an earlier one wrote it). */
+export function taskExists(t: TenantTx, id: string) {
+  return t.sql`exists (select 1 from tasks where tenant_id = ${t.tenantId} and id = ${id}::uuid)`
 }
 
 /** Changes only the fields given; a field given as null is cleared. */

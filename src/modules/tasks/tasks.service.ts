@@ -3,9 +3,9 @@ import { uuidv7 } from 'uuidv7'
 import { tenantScope } from '../../platform/access.ts'
 import type { Principal } from '../../platform/access.ts'
 import type { CursorCodec } from '../../platform/cursor.ts'
-import { recordAudit } from '../../platform/audit.ts'
+import { auditStatement, recordAudit } from '../../platform/audit.ts'
 import type { AuditContext } from '../../platform/audit.ts'
-import { withTenant } from '../../platform/db/tenant.ts'
+import { withTenant, withTenantBatch } from '../../platform/db/tenant.ts'
 import { errors } from '../../platform/errors.ts'
 import * as repo from './tasks.repo.ts'
 import type { CreateTaskInput, ListTasksInput, TaskRow, UpdateTaskInput } from './tasks.schemas.ts'
@@ -59,19 +59,17 @@ export async function getTask(deps: TasksDeps, actor: Principal, id: string): Pr
 /** Creates a task in a project of the caller's tenant: unknown project 404, foreign assignee 422. */
 export async function createTask(deps: TasksDeps, actor: Principal, projectId: string, input: CreateTaskInput, ctx?: AuditContext): Promise<TaskRow> {
   const id = uuidv7()
-  const row = await withTenant(deps.sql, tenantScope(actor), async (t) => {
-    // The insert and its audit row go out together (one round trip); a missing reference throws,
-    // and the transaction rolls the audit row back with it.
-    const [created] = await Promise.all([
-      repo.insertTaskIfReferenced(t, id, projectId, input),
-      recordAudit(t, actor, 'task.created', { type: 'task', id }, ctx, { project_id: projectId }),
-    ])
-    if (created) return created
-    const refs = await repo.checkReferences(t, { projectId, assigneeId: input.assignee_id ?? undefined })
-    if (!refs.project) throw errors.notFound('project')
-    throw errors.invalidReference('assignee_id')
-  })
-  return toTask(row)
+  // One round trip: the insert checks its own references, and its audit row is written only if the
+  // task was; both commit together at the batch's end (withTenantBatch).
+  const [[created]] = await withTenantBatch(deps.sql, tenantScope(actor), (t) => [
+    repo.insertTaskIfReferenced(t, id, projectId, input),
+    auditStatement(t, actor, 'task.created', { type: 'task', id }, ctx, { project_id: projectId }, repo.taskExists(t, id)),
+  ])
+  if (created) return toTask(created)
+  // Nothing was written: say which reference is missing.
+  const refs = await withTenant(deps.sql, tenantScope(actor), (t) => repo.checkReferences(t, { projectId, assigneeId: input.assignee_id ?? undefined }))
+  if (!refs.project) throw errors.notFound('project')
+  throw errors.invalidReference('assignee_id')
 }
 
 /** Updates a task; project_id moves it to another project of the same tenant. */

@@ -1,7 +1,8 @@
 import type { ISql, PendingQuery, ReservedSql, Row, Sql, TransactionSql } from 'postgres'
-import { hasRole } from '../auth/access-tokens.ts'
+import { hasRole, roles } from '../auth/access-tokens.ts'
 import type { Role } from '../auth/access-tokens.ts'
 import { errors } from '../errors.ts'
+import type { AppError } from '../errors.ts'
 import { runtimeRole } from './connect.ts'
 
 declare const tenantTxBrand: unique symbol
@@ -34,13 +35,6 @@ export interface TenantScope {
   readonly isNewTenant?: boolean
 }
 
-interface ActorRow {
-  status: string
-  user_ok: boolean | null
-  user_role: Role | null
-  revoked: boolean
-}
-
 /**
  * TEST ONLY, never set by the server (nothing outside test/ writes it, no route or variable reaches
  * it): `failBegin` replaces BEGIN with a statement that fails, and `role` replaces the runtime role
@@ -57,22 +51,48 @@ const setContext = (c: ISql, tenantId: string, readOnly = false) => {
     : c`select set_config('role', ${role}, true), set_config('app.tenant_id', ${tenantId}, true)`
 }
 
-/** Runs under RLS after setContext: no row when the tenant does not exist or the setting did not apply. */
-const actorCheck = (c: ISql, scope: TenantScope) => c<ActorRow[]>`
-  select t.status,
-         u.role as user_role, not u.disabled as user_ok,
-         exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${scope.jti ?? null}::uuid) as revoked
-    from tenants t left join users u on u.tenant_id = t.id and u.id = ${scope.userId ?? null}::uuid
-   where t.id = ${scope.tenantId}::uuid`
+/**
+ * The actor check, as one boolean expression that is true or raises (migration 0011): the tenant
+ * exists and is active, and when the scope names them, the user exists in it and is enabled, the
+ * token is not revoked (the durable copy; Redis holds the cache) and the user's current role is at
+ * least the route's minimum. It reads under RLS after setContext, so a tenant whose setting did not
+ * apply reads as missing: refused.
+ * It is a statement of its own, between the setting and the work, and never folded into the work's
+ * statement: a planner that proves a statement empty (a constant false condition, a custom plan's
+ * parameter) skips its conditions, and the gate with them. A statement that raises stops the batch
+ * or aborts the transaction whatever comes after it.
+ */
+const actorGate = (c: ISql, scope: TenantScope) => {
+  const userId = scope.userId ?? null
+  const { minRole } = scope
+  // The roles that pass, from the one role order (hasRole); null when the route sets no minimum.
+  const allowed = minRole ? roles.filter((r) => hasRole(r, minRole)).join(',') : null
+  return c`(select coalesce((
+    select case
+             when ${userId}::uuid is not null and u.disabled is distinct from false then tenant_actor_refuse('invalid_token')
+             when exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${scope.jti ?? null}::uuid) then tenant_actor_refuse('token_revoked')
+             when ${allowed}::text is not null and not coalesce(u.role = any (string_to_array(${allowed}::text, ',')), false) then tenant_actor_refuse('forbidden')
+             when t.status <> 'active' then tenant_actor_refuse('tenant_suspended')
+             else true
+           end
+      from tenants t left join users u on u.tenant_id = t.id and u.id = ${userId}::uuid
+     where t.id = ${scope.tenantId}::uuid), tenant_actor_refuse('invalid_token')))`
+}
 
-function checkActor(scope: TenantScope, rows: readonly ActorRow[]): void {
-  const actor = rows[0]
-  // No row: the tenant does not exist (or the setting failed and RLS hid it): fail closed.
-  if (!actor) throw errors.invalidToken()
-  if (scope.userId !== undefined && actor.user_ok !== true) throw errors.invalidToken()
-  if (actor.revoked) throw errors.tokenRevoked()
-  if (scope.minRole && !(actor.user_role && hasRole(actor.user_role, scope.minRole))) throw errors.forbidden()
-  if (actor.status !== 'active') throw errors.tenantSuspended()
+const gate = (c: ISql, scope: TenantScope) => c`select ${actorGate(c, scope)} as actor_ok`
+
+/** The answer for each SQLSTATE the gate raises (migration 0011). */
+const actorRefusals: Readonly<Record<string, () => AppError>> = {
+  SA001: errors.invalidToken,
+  SA002: errors.tokenRevoked,
+  SA003: () => errors.forbidden(),
+  SA004: errors.tenantSuspended,
+}
+
+/** The API error for a refusal by the actor gate; undefined for any other error. */
+function actorRefusal(error: unknown): AppError | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && Object.hasOwn(actorRefusals, code) ? actorRefusals[code]?.() : undefined
 }
 
 const ignore = () => {}
@@ -91,20 +111,21 @@ async function rollbackQuietly(conn: ReservedSql): Promise<void> {
  * transaction-locally, so a pooled connection never carries one tenant's context into the next
  * request. RLS policies read that setting; unset means no rows.
  *
- * Round trips: on a connection of its own, BEGIN, the role and tenant setting and the actor check go
+ * Round trips: on a connection of its own, BEGIN, the role and tenant setting and the actor gate go
  * out as one batch (one Sync), and fn's first statements are pipelined right behind it, so a
  * one-query fn costs two round trips (the batch with the query, then COMMIT) instead of four.
+ * A write that is a fixed list of statements takes one: withTenantBatch.
  *
  * Fail closed. The answer to the batch arrives before any answer to fn's statements, and the check
- * below is a direct reaction to it, registered before fn runs: it has run before fn can see a row.
+ * below is a direct reaction to it, registered before fn runs: it has run before fn sees a result.
  * - If BEGIN or set_config fails, the rest of the batch does not run (one Sync). fn's statements
  *   already sent then fail in the aborted transaction (25P02) or, if BEGIN itself failed, run outside
  *   any transaction without the setting, where RLS shows no rows to a login role that cannot bypass
  *   it (production refuses to start with any other). The connection is handed back at once, so fn's
  *   later statements are refused by the driver, and the pool closes it unless it is idle. The error
  *   is thrown; fn's result is never returned.
- * - If the actor check fails, a statement that raises aborts the transaction first, so fn's later
- *   statements fail inside it (never outside it); once fn has settled, ROLLBACK: a disabled user's
+ * - If the actor check fails, the gate raises and aborts the transaction before fn's statements run,
+ *   so they fail inside it (never outside it); once fn has settled, ROLLBACK: a disabled user's
  *   write never commits.
  * - A connection that is not idle after ROLLBACK or COMMIT (or that broke) is closed on release.
  */
@@ -122,23 +143,18 @@ export async function withTenant<T>(sql: Sql, scope: TenantScope, fn: (tx: Tenan
     const begin = testOnlyFaults.failBegin ? conn`select 1/0 as begin_failed_for_test` : conn`begin`
     const setup = scope.isNewTenant
       ? conn.batch([begin, setContext(conn, scope.tenantId)])
-      : conn.batch([begin, setContext(conn, scope.tenantId), actorCheck(conn, scope)])
-    const checked = setup.then(
-      ([, , actorRows]) => {
-        if (scope.isNewTenant) return
-        try {
-          checkActor(scope, actorRows ?? [])
-        } catch (error) {
-          refusal = { error }
-          conn`do $$ begin raise exception 'tenant transaction refused: the actor check failed'; end $$`.execute().catch(ignore)
-        }
-      },
-      (error: unknown) => {
-        refusal = { error }
-        open = false
-        release()
-      },
-    )
+      : conn.batch([begin, setContext(conn, scope.tenantId), gate(conn, scope)])
+    const checked = setup.then(ignore, (error: unknown) => {
+      const refused = actorRefusal(error)
+      if (refused) {
+        // The gate raised: the transaction is open and aborted, fn's statements fail inside it.
+        refusal = { error: refused }
+        return
+      }
+      refusal = { error }
+      open = false
+      release()
+    })
     // Called now (synchronously up to its first await), so that its first statements join the pipeline.
     const work = (async () => fn(tenantTx(conn, scope.tenantId)))()
     work.catch(ignore)
@@ -162,12 +178,18 @@ export async function withTenant<T>(sql: Sql, scope: TenantScope, fn: (tx: Tenan
   }
 }
 
+/** The batch failed: the gate's refusal as its API error, anything else as it is. */
+function refusalOrError(error: unknown): unknown {
+  return actorRefusal(error) ?? error
+}
+
 /**
- * The one-round-trip read: the setting, the actor check and one query of fn's in a single batch, with
- * no BEGIN or COMMIT: PostgreSQL runs everything up to the batch's one Sync as one implicit
+ * The one-round-trip read: the setting, the actor gate and fn's query in a single batch with no
+ * BEGIN or COMMIT: PostgreSQL runs everything up to the batch's one Sync as one implicit
  * transaction, so the transaction-local setting covers exactly these statements, and if the setting
- * fails, the query after it does not run at all. The transaction is read-only (a write in `query`
- * fails), so a failed actor check needs nothing undone: its rows are simply never returned.
+ * fails or the gate refuses, the query after it does not run at all: a refused actor gets an error,
+ * never a row and never an empty answer that would tell whether a row exists. The transaction is
+ * read-only (a write in `query` fails).
  *
  * No connection is reserved: the batch keeps its statements together up to its own Sync, so batches
  * of concurrent requests share the pool's connections, pipelined, each its own implicit
@@ -180,9 +202,34 @@ export async function withTenantRead<R extends readonly Row[]>(
   scope: Omit<TenantScope, 'isNewTenant'>,
   query: (tx: TenantTx) => PendingQuery<R>,
 ): Promise<Awaited<PendingQuery<R>>> {
-  const [, actorRows, rows] = await sql.batch([setContext(sql, scope.tenantId, true), actorCheck(sql, scope), query(tenantTx(sql, scope.tenantId))])
-  checkActor(scope, actorRows)
-  return rows
+  try {
+    const [, , rows] = await sql.batch([setContext(sql, scope.tenantId, true), gate(sql, scope), query(tenantTx(sql, scope.tenantId))])
+    return rows
+  } catch (error) {
+    throw refusalOrError(error)
+  }
+}
+
+/**
+ * A write in one round trip, for a write that is a fixed list of statements (no statement needs an
+ * earlier one's answer in JS; SQL can: a later statement sees the rows an earlier one wrote). The
+ * setting, the actor gate and the statements go out as one batch: one implicit transaction that
+ * commits at the batch's Sync if every statement succeeded, and keeps nothing if any failed. If the
+ * setting or the gate fails, none of the statements runs. Like withTenantRead it reserves no
+ * connection. Resolves with the statements' results, in order.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the driver's own constraint for sql.batch: any row type
+export async function withTenantBatch<const Q extends readonly PendingQuery<any>[]>(
+  sql: Sql,
+  scope: Omit<TenantScope, 'isNewTenant'>,
+  statements: (tx: TenantTx) => Q,
+): Promise<{ -readonly [K in keyof Q]: Awaited<Q[K]> }> {
+  try {
+    const [, , ...results] = await sql.batch([setContext(sql, scope.tenantId), gate(sql, scope), ...statements(tenantTx(sql, scope.tenantId))])
+    return results
+  } catch (error) {
+    throw refusalOrError(error)
+  }
 }
 
 /**
