@@ -28,7 +28,7 @@ import { adminDatabaseUrl, benchRedisUrl, createBenchDatabase, loginAll, project
 import type { BenchDatabase, SeededOwner } from './lib/dataset.ts'
 import { cpuPerRequest, cpuTimes } from './lib/cpu.ts'
 import type { CpuTimes } from './lib/cpu.ts'
-import { allScenarios, runLoad } from './lib/load.ts'
+import { allScenarios, drive, mergeRuns, runLoad } from './lib/load.ts'
 import type { LoadResult, LoadTenant, Scenario } from './lib/load.ts'
 import { freePort, repoRoot, rssOf, startNode } from './lib/processes.ts'
 import type { NodeProcess } from './lib/processes.ts'
@@ -40,7 +40,7 @@ const cpuLine = (c: CpuTimes | undefined) =>
 import { bulkLoad, explainHotQueries, tableCounts } from './lib/scale.ts'
 import type { Explained } from './lib/scale.ts'
 
-const usage = 'usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--scenarios list,get,create,mixed] [--memory] [--scale] [--profile]'
+const usage = 'usage: npm run bench -- [--duration S] [--rounds N] [--warmup S] [--connections N] [--scenarios list,get,create,mixed] [--memory] [--scale] [--profile]'
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -49,6 +49,7 @@ function parseOptions() {
     allowPositionals: false,
     options: {
       duration: { type: 'string', default: '15' },
+      rounds: { type: 'string', default: '3' },
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '32' },
       scenarios: { type: 'string', default: allScenarios.join(',') },
@@ -76,6 +77,7 @@ function parseOptions() {
   for (const s of scenarios) if (!allScenarios.includes(s)) throw new Error(`--scenarios: unknown scenario "${s}" (one of ${allScenarios.join(', ')})`)
   const o = {
     duration: num('duration', values.duration, 1, 3600),
+    rounds: num('rounds', values.rounds, 1, 100),
     warmup: num('warmup', values.warmup, 0, 600),
     connections: num('connections', values.connections, 1, 1000),
     scenarios,
@@ -243,13 +245,35 @@ async function main(): Promise<number> {
   log(`\nwarm-up: mixed for ${firstWarmup} s on each server`)
   await runLoad({ url: baseline.baseUrl, scenario: 'mixed', tenants: baselineTenants, connections: o.connections, durationSec: firstWarmup })
   await runLoad({ url: service.baseUrl, scenario: 'mixed', tenants: await freshTokens(), connections: o.connections, durationSec: firstWarmup })
+  /**
+   * Baseline and service in alternating rounds (B S B S …), each round duration/rounds seconds, so
+   * that a slow spell of a shared machine falls on both sides instead of on one: the ratios are
+   * what the targets are about.
+   */
+  const measurePair = async (scenario: Scenario, tenants: LoadTenant[]) => {
+    const roundSec = o.duration / o.rounds
+    const runs = { baseline: [] as Awaited<ReturnType<typeof drive>>[], service: [] as Awaited<ReturnType<typeof drive>>[] }
+    if (o.warmup > 0) {
+      await runLoad({ url: baseline.baseUrl, scenario, tenants: baselineTenants, connections: o.connections, durationSec: o.warmup })
+      await runLoad({ url: service.baseUrl, scenario, tenants, connections: o.connections, durationSec: o.warmup })
+    }
+    for (let round = 0; round < o.rounds; round++) {
+      for (const [side, target, who] of [['baseline', baseline, baselineTenants], ['service', service, tenants]] as const) {
+        const before = cpuTimes(target.pid)
+        const run = await drive({ url: target.baseUrl, scenario, tenants: who, connections: o.connections, durationSec: roundSec })
+        run.result.cpuUsPerRequest = cpuPerRequest(before, cpuTimes(target.pid), run.result.requests)
+        runs[side].push(run)
+      }
+    }
+    return { b: mergeRuns(runs.baseline), s: mergeRuns(runs.service) }
+  }
+
   const rows: ScenarioRow[] = []
-  log(`\nscenarios: ${o.scenarios.join(', ')} — ${o.warmup} s warm-up + ${o.duration} s measured, per server`)
+  log(`\nscenarios: ${o.scenarios.join(', ')} — ${o.warmup} s warm-up, then ${o.duration} s measured per server in ${o.rounds} alternating rounds (baseline, service, …)`)
   for (const scenario of o.scenarios) {
-    const b = await measure(baseline, scenario, baselineTenants)
     const tenants = await freshTokens()
     const rssStart = rssOf(service.pid)
-    const s = await measure(service, scenario, tenants)
+    const { b, s } = await measurePair(scenario, tenants)
     const rssEnd = rssOf(service.pid)
     const row: ScenarioRow = { scenario, service: s, baseline: b, ...evaluate(scenario, s, b), rssStartMiB: mib(rssStart), rssEndMiB: mib(rssEnd) }
     rows.push(row)

@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet'
 import Fastify from 'fastify'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -10,6 +9,7 @@ import { healthRoutes } from './platform/health.ts'
 import { loggerOptions } from './platform/logger.ts'
 import { handleError, sendProblem, writeClientError } from './platform/problem.ts'
 import { requestIdFor } from './platform/request-id.ts'
+import { securityHeaders } from './platform/security-headers.ts'
 import { validatorCompiler } from './platform/validation.ts'
 import { Problem } from './platform/schemas.ts'
 import { authModule } from './modules/auth/index.ts'
@@ -66,8 +66,14 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     // A route that declares no query parameters accepts none: unknown ones are refused, not ignored.
     if (route.url.startsWith('/v1') && !route.schema?.querystring) route.schema = { ...route.schema, querystring: noQuery }
   })
+  // helmet's headers, computed once. The API serves JSON only; /docs gets its own, looser policy below.
+  const security = securityHeaders({
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    hsts: { maxAge: 63_072_000, includeSubDomains: true },
+    referrerPolicy: { policy: 'no-referrer' },
+  })
   app.addHook('onRequest', async (request, reply) => {
-    void reply.header('X-Request-Id', request.id)
+    void reply.headers(security).header('X-Request-Id', request.id)
     // JSON is UTF-8 (RFC 8259); a body declared in another charset would be misread, so refuse it.
     const charset = /;\s*charset=("?)([^";\s]+)\1/i.exec(request.headers['content-type'] ?? '')?.[2]
     if (charset && !/^utf-?8$/i.test(charset)) throw new AppError('unsupported_media_type', 'Send the body as application/json in UTF-8.', 415)
@@ -78,12 +84,6 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     deps.metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
   })
 
-  await app.register(helmet, {
-    // The API serves JSON only; /docs gets its own, looser policy below.
-    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    hsts: { maxAge: 63_072_000, includeSubDomains: true },
-    referrerPolicy: { policy: 'no-referrer' },
-  })
   app.addHook('onSend', async (request, reply) => {
     if (request.url.startsWith('/docs'))
       void reply.header('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")

@@ -105,7 +105,11 @@ function percentile(sorted: Float64Array, q: number): number {
  * `durationSec` seconds with `connections` keep-alive connections. Calls onTick every second with
  * the elapsed seconds (RSS sampling).
  */
-export async function runLoad(opts: {
+export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
+  return (await drive(opts)).result
+}
+
+interface LoadOptions {
   url: string
   scenario: Scenario
   tenants: readonly LoadTenant[]
@@ -113,7 +117,10 @@ export async function runLoad(opts: {
   durationSec: number
   seed?: number
   onTick?: (elapsedSec: number) => void
-}): Promise<LoadResult> {
+}
+
+/** runLoad, keeping the 2xx latencies (sorted) so that runs can be merged. */
+export async function drive(opts: LoadOptions): Promise<{ result: LoadResult; latencies: Float64Array }> {
   const setupRequest = requestGenerator(opts.scenario, opts.tenants, opts.seed)
   const samples: number[] = []
   const instance = autocannon({
@@ -134,7 +141,7 @@ export async function runLoad(opts: {
     const statusCodes: Record<string, number> = {}
     for (const [code, { count }] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = count
     const total = Object.values(statusCodes).reduce((a, b) => a + b, 0)
-    return {
+    const result: LoadResult = {
       rps: total / r.duration,
       p50: percentile(sorted, 0.5),
       p99: percentile(sorted, 0.99),
@@ -145,7 +152,51 @@ export async function runLoad(opts: {
       statusCodes,
       durationSec: r.duration,
     }
+    return { result, latencies: sorted }
   } finally {
     if (timer) clearInterval(timer)
+  }
+}
+
+/**
+ * One result from several runs against the same server (the rounds of a scenario): requests/s over
+ * their summed duration, percentiles over all their latencies, counts summed, and CPU per request
+ * weighted by each run's requests.
+ */
+export function mergeRuns(runs: readonly { result: LoadResult; latencies: Float64Array }[]): LoadResult {
+  const results = runs.map((r) => r.result)
+  const sum = (f: (r: LoadResult) => number) => results.reduce((acc, r) => acc + f(r), 0)
+  const latencies = new Float64Array(sum((r) => r.requests) > 0 ? runs.reduce((n, r) => n + r.latencies.length, 0) : 0)
+  let at = 0
+  for (const r of runs) {
+    latencies.set(r.latencies, at)
+    at += r.latencies.length
+  }
+  latencies.sort()
+  const statusCodes: Record<string, number> = {}
+  for (const r of results) for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n
+  const requests = sum((r) => r.requests)
+  const durationSec = sum((r) => r.durationSec)
+  const withCpu = results.filter((r) => r.cpuUsPerRequest)
+  const cpuUsPerRequest: CpuTimes | undefined =
+    withCpu.length && requests > 0
+      ? {
+          server: sum((r) => (r.cpuUsPerRequest?.server ?? 0) * r.requests) / requests,
+          postgres: sum((r) => (r.cpuUsPerRequest?.postgres ?? 0) * r.requests) / requests,
+          redis: sum((r) => (r.cpuUsPerRequest?.redis ?? 0) * r.requests) / requests,
+          loadGenerator: sum((r) => (r.cpuUsPerRequest?.loadGenerator ?? 0) * r.requests) / requests,
+        }
+      : undefined
+  return {
+    rps: durationSec > 0 ? requests / durationSec : 0,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    requests,
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+    timeouts: sum((r) => r.timeouts),
+    statusCodes,
+    durationSec,
+    cpuUsPerRequest,
   }
 }

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { createServer, get } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { LightMyRequestResponse } from 'fastify'
 import { after, before, describe, it } from 'node:test'
+import helmet from 'helmet'
 import postgres from 'postgres'
 import { createTenant, createTestDatabase, startTestApp, testRedisUrl } from '../helpers/app.ts'
 import type { TestApp, TestDatabase, TestTenant } from '../helpers/app.ts'
@@ -24,6 +27,30 @@ describe('operations', () => {
     a = await createTenant(t)
   })
   after(async () => t.close())
+
+  it('when any answer leaves (2xx, 401, 404), then it carries exactly the headers helmet itself sets on a real response', async () => {
+    // helmet run as middleware on a real http.ServerResponse, with the app's options.
+    const server = createServer((req, res) => {
+      helmet({
+        contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+        hsts: { maxAge: 63_072_000, includeSubDomains: true },
+        referrerPolicy: { policy: 'no-referrer' },
+      })(req, res, () => res.end())
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const expected = await new Promise<Record<string, unknown>>((resolve, reject) => get(`http://127.0.0.1:${port}/`, (res) => resolve(res.headers)).on('error', reject))
+    await new Promise((resolve) => server.close(resolve))
+    const helmetHeaders = Object.entries(expected).filter(([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name))
+    assert.ok(helmetHeaders.length >= 10, `helmet set ${helmetHeaders.length} headers`)
+    for (const res of [
+      await t.app.inject({ method: 'GET', url: '/healthz' }),
+      await t.app.inject({ method: 'GET', url: `/v1/tenants/${a.tenantId}/projects` }),
+      await t.app.inject({ method: 'GET', url: '/v1/nothing-here' }),
+    ]) {
+      for (const [name, value] of helmetHeaders) assert.equal(res.headers[name], value, `${name} on a ${res.statusCode}`)
+    }
+  })
 
   it('when the process is up, then /healthz answers 200', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/healthz' })

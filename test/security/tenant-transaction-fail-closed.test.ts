@@ -1,6 +1,7 @@
 /**
- * withTenant() pipelines BEGIN, the tenant setting, the actor check and fn's first statements without
- * waiting in between. These tests break each step on purpose and check that it fails closed: fn's
+ * withTenant() pipelines BEGIN, the tenant setting with the actor gate, and fn's first statements
+ * without waiting in between; withTenantRead() and withTenantBatch() send the setting, the gate and
+ * their statements as one implicit transaction. These tests break each step on purpose and check that it fails closed: fn's
  * statements see no row of any tenant (never another tenant's), the call errors, nothing is written,
  * and the connection that goes back to the pool carries no transaction, role or tenant.
  * Faults are injected through tenant.ts's testOnlyFaults (BEGIN replaced by a failing statement; a
@@ -231,14 +232,19 @@ describe('tenant transaction fails closed', () => {
     for (const [what, setUp, tearDown, scope, code] of cases) {
       await setUp()
       try {
-        for (const query of [none, some]) {
-          await assert.rejects(withTenantRead(superPool, { ...scopeOf(a), ...scope }, query), appCode(code), `${what}: expected ${code}`)
-        }
+        // The superuser login reads the gate's rows without RLS, the plain login under it.
+        for (const pool of [superPool, plainPool])
+          for (const query of [none, some]) {
+            await assert.rejects(withTenantRead(pool, { ...scopeOf(a), ...scope }, query), appCode(code), `${what}: expected ${code}`)
+          }
       } finally {
         await tearDown()
       }
     }
-    assert.equal((await withTenantRead(superPool, { ...scopeOf(a), minRole: 'owner' }, none)).length, 0, 'an actor that passes gets the empty answer')
+    for (const pool of [superPool, plainPool]) {
+      assert.equal((await withTenantRead(pool, { ...scopeOf(a), minRole: 'owner' }, none)).length, 0, 'an actor that passes gets the empty answer')
+      assert.deepEqual((await withTenantRead(pool, { ...scopeOf(a), minRole: 'owner' }, some)).map((r) => r.name).sort(), ['a1', 'a2', 'a3'])
+    }
     assert.equal((await leftover(superPool)).tenant, '')
   })
 

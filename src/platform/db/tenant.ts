@@ -43,24 +43,33 @@ export interface TenantScope {
  */
 export const testOnlyFaults: { failBegin: boolean; role: string | undefined } = { failBegin: false, role: undefined }
 
-/** The role switch and the tenant setting, both transaction-local (is_local = true). */
-const setContext = (c: ISql, tenantId: string, readOnly = false) => {
+/**
+ * The role switch and the tenant setting, both transaction-local (is_local = true), and, unless the
+ * tenant is being created, the actor gate after them: one statement, the first after BEGIN (or the
+ * first of an implicit transaction). If any part fails, nothing after it in the batch runs.
+ */
+const setContext = (c: ISql, scope: TenantScope, readOnly = false) => {
   const role = testOnlyFaults.role ?? runtimeRole
-  return readOnly
-    ? c`select set_config('role', ${role}, true), set_config('app.tenant_id', ${tenantId}, true), set_config('transaction_read_only', 'on', true)`
-    : c`select set_config('role', ${role}, true), set_config('app.tenant_id', ${tenantId}, true)`
+  const readOnlyPart = readOnly ? c`, set_config('transaction_read_only', 'on', true)` : c``
+  const gatePart = scope.isNewTenant ? c`` : c`, ${actorGate(c, scope)} as actor_ok`
+  return c`select set_config('role', ${role}, true), set_config('app.tenant_id', ${scope.tenantId}, true)${readOnlyPart}${gatePart}`
 }
 
 /**
  * The actor check, as one boolean expression that is true or raises (migration 0011): the tenant
  * exists and is active, and when the scope names them, the user exists in it and is enabled, the
  * token is not revoked (the durable copy; Redis holds the cache) and the user's current role is at
- * least the route's minimum. It reads under RLS after setContext, so a tenant whose setting did not
- * apply reads as missing: refused.
- * It is a statement of its own, between the setting and the work, and never folded into the work's
- * statement: a planner that proves a statement empty (a constant false condition, a custom plan's
- * parameter) skips its conditions, and the gate with them. A statement that raises stops the batch
- * or aborts the transaction whatever comes after it.
+ * least the route's minimum.
+ *
+ * It rides in the setting's statement, after the set_config calls (PostgreSQL evaluates a select
+ * list left to right), and never in the work's statement: a planner that proves a statement empty
+ * (a constant false condition, a custom plan's parameter) skips its conditions, and the gate with
+ * them; a statement without FROM is always evaluated. A statement that raises stops the batch or
+ * aborts the transaction, whatever comes after it.
+ * Its result does not depend on RLS or on that order: it selects the actor's rows by explicit ids.
+ * Under RLS (a production login role) the rows are visible only once the setting applies; were the
+ * gate ever evaluated first, it would refuse (fail closed), never pass. The work's statements, which
+ * do depend on RLS, run only after the whole statement succeeded.
  */
 const actorGate = (c: ISql, scope: TenantScope) => {
   const userId = scope.userId ?? null
@@ -78,8 +87,6 @@ const actorGate = (c: ISql, scope: TenantScope) => {
       from tenants t left join users u on u.tenant_id = t.id and u.id = ${userId}::uuid
      where t.id = ${scope.tenantId}::uuid), tenant_actor_refuse('invalid_token')))`
 }
-
-const gate = (c: ISql, scope: TenantScope) => c`select ${actorGate(c, scope)} as actor_ok`
 
 /** The answer for each SQLSTATE the gate raises (migration 0011). */
 const actorRefusals: Readonly<Record<string, () => AppError>> = {
@@ -141,9 +148,7 @@ export async function withTenant<T>(sql: Sql, scope: TenantScope, fn: (tx: Tenan
   let refusal: { error: unknown } | undefined
   try {
     const begin = testOnlyFaults.failBegin ? conn`select 1/0 as begin_failed_for_test` : conn`begin`
-    const setup = scope.isNewTenant
-      ? conn.batch([begin, setContext(conn, scope.tenantId)])
-      : conn.batch([begin, setContext(conn, scope.tenantId), gate(conn, scope)])
+    const setup = conn.batch([begin, setContext(conn, scope)])
     const checked = setup.then(ignore, (error: unknown) => {
       const refused = actorRefusal(error)
       if (refused) {
@@ -203,7 +208,7 @@ export async function withTenantRead<R extends readonly Row[]>(
   query: (tx: TenantTx) => PendingQuery<R>,
 ): Promise<Awaited<PendingQuery<R>>> {
   try {
-    const [, , rows] = await sql.batch([setContext(sql, scope.tenantId, true), gate(sql, scope), query(tenantTx(sql, scope.tenantId))])
+    const [, rows] = await sql.batch([setContext(sql, scope, true), query(tenantTx(sql, scope.tenantId))])
     return rows
   } catch (error) {
     throw refusalOrError(error)
@@ -225,7 +230,7 @@ export async function withTenantBatch<const Q extends readonly PendingQuery<any>
   statements: (tx: TenantTx) => Q,
 ): Promise<{ -readonly [K in keyof Q]: Awaited<Q[K]> }> {
   try {
-    const [, , ...results] = await sql.batch([setContext(sql, scope.tenantId), gate(sql, scope), ...statements(tenantTx(sql, scope.tenantId))])
+    const [, ...results] = await sql.batch([setContext(sql, scope), ...statements(tenantTx(sql, scope.tenantId))])
     return results
   } catch (error) {
     throw refusalOrError(error)
