@@ -43,49 +43,50 @@ export interface TenantScope {
  */
 export const testOnlyFaults: { failBegin: boolean; role: string | undefined } = { failBegin: false, role: undefined }
 
-/**
- * The role switch and the tenant setting, both transaction-local (is_local = true), and, unless the
- * tenant is being created, the actor gate after them: one statement, the first after BEGIN (or the
- * first of an implicit transaction). If any part fails, nothing after it in the batch runs.
- */
-const setContext = (c: ISql, scope: TenantScope, readOnly = false) => {
-  const role = testOnlyFaults.role ?? runtimeRole
-  const readOnlyPart = readOnly ? c`, set_config('transaction_read_only', 'on', true)` : c``
-  const gatePart = scope.isNewTenant ? c`` : c`, ${actorGate(c, scope)} as actor_ok`
-  return c`select set_config('role', ${role}, true), set_config('app.tenant_id', ${scope.tenantId}, true)${readOnlyPart}${gatePart}`
-}
+/** The roles that pass a route's minimum, from the one role order (hasRole), as a list for SQL. */
+const allowedRoles = new Map(roles.map((min) => [min, roles.filter((r) => hasRole(r, min)).join(',')]))
 
 /**
- * The actor check, as one boolean expression that is true or raises (migration 0011): the tenant
- * exists and is active, and when the scope names them, the user exists in it and is enabled, the
- * token is not revoked (the durable copy; Redis holds the cache) and the user's current role is at
- * least the route's minimum.
+ * The role switch and the tenant setting, both transaction-local (is_local = true), then the actor
+ * gate, in one statement: the first after BEGIN, or the first of an implicit transaction. If any
+ * part fails, nothing after it in the batch runs. One template with no nested fragments, so the
+ * driver builds one query object per request and finds its prepared statement by identity.
  *
- * It rides in the setting's statement, after the set_config calls (PostgreSQL evaluates a select
- * list left to right), and never in the work's statement: a planner that proves a statement empty
- * (a constant false condition, a custom plan's parameter) skips its conditions, and the gate with
- * them; a statement without FROM is always evaluated. A statement that raises stops the batch or
- * aborts the transaction, whatever comes after it.
- * Its result does not depend on RLS or on that order: it selects the actor's rows by explicit ids.
+ * The gate is one boolean expression that is true or raises (migration 0011): the tenant exists and
+ * is active, and when the scope names them, the user exists in it and is enabled, the token is not
+ * revoked (the durable copy; Redis holds the cache) and the user's current role is at least the
+ * route's minimum.
+ * It rides here, after the set_config calls (PostgreSQL evaluates a select list left to right), and
+ * never in the work's statement: a planner that proves a statement empty (a constant false
+ * condition, a custom plan's parameter) skips its conditions, and the gate with them; a statement
+ * without FROM is always evaluated. A statement that raises stops the batch or aborts the
+ * transaction, whatever comes after it.
+ * Its answer does not depend on RLS or on that order: it selects the actor's rows by explicit ids.
  * Under RLS (a production login role) the rows are visible only once the setting applies; were the
  * gate ever evaluated first, it would refuse (fail closed), never pass. The work's statements, which
  * do depend on RLS, run only after the whole statement succeeded.
  */
-const actorGate = (c: ISql, scope: TenantScope) => {
+const setContext = (c: ISql, scope: TenantScope, readOnly = false) => {
+  const role = testOnlyFaults.role ?? runtimeRole
+  // Signup: the tenant row is created in this transaction; there is no actor to check yet.
+  if (scope.isNewTenant) return c`select set_config('role', ${role}, true), set_config('app.tenant_id', ${scope.tenantId}, true)`
   const userId = scope.userId ?? null
-  const { minRole } = scope
-  // The roles that pass, from the one role order (hasRole); null when the route sets no minimum.
-  const allowed = minRole ? roles.filter((r) => hasRole(r, minRole)).join(',') : null
-  return c`(select coalesce((
-    select case
-             when ${userId}::uuid is not null and u.disabled is distinct from false then tenant_actor_refuse('invalid_token')
-             when exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${scope.jti ?? null}::uuid) then tenant_actor_refuse('token_revoked')
-             when ${allowed}::text is not null and not coalesce(u.role = any (string_to_array(${allowed}::text, ',')), false) then tenant_actor_refuse('forbidden')
-             when t.status <> 'active' then tenant_actor_refuse('tenant_suspended')
-             else true
-           end
-      from tenants t left join users u on u.tenant_id = t.id and u.id = ${userId}::uuid
-     where t.id = ${scope.tenantId}::uuid), tenant_actor_refuse('invalid_token')))`
+  // 'off' is the default at the start of a transaction: setting it changes nothing for writes.
+  return c`
+    select set_config('role', ${role}, true), set_config('app.tenant_id', ${scope.tenantId}, true),
+           set_config('transaction_read_only', ${readOnly ? 'on' : 'off'}, true),
+           (select coalesce((
+              select case
+                       when ${userId}::uuid is not null and u.disabled is distinct from false then tenant_actor_refuse('invalid_token')
+                       when exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${scope.jti ?? null}::uuid) then tenant_actor_refuse('token_revoked')
+                       when ${scope.minRole ?? null}::text is not null
+                        and not coalesce(u.role = any (string_to_array(${(scope.minRole && allowedRoles.get(scope.minRole)) ?? null}::text, ',')), false)
+                         then tenant_actor_refuse('forbidden')
+                       when t.status <> 'active' then tenant_actor_refuse('tenant_suspended')
+                       else true
+                     end
+                from tenants t left join users u on u.tenant_id = t.id and u.id = ${userId}::uuid
+               where t.id = ${scope.tenantId}::uuid), tenant_actor_refuse('invalid_token'))) as actor_ok`
 }
 
 /** The answer for each SQLSTATE the gate raises (migration 0011). */
