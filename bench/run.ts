@@ -407,7 +407,7 @@ async function main(): Promise<number> {
     '',
     `${startedAt.toISOString()} — ${machine.cores} cores (${machine.cpu}), node ${machine.node}, ${facts.postgres}. ` +
       `Load generator: 1 process (autocannon, ${o.connections} connections) on the same machine as the server, PostgreSQL and Redis. ` +
-      `Dataset ${settings.dataset}; ${o.warmup} s warm-up + ${o.duration} s measured per scenario and server, baseline then service. ` +
+      `Dataset ${settings.dataset}; ${o.warmup} s warm-up + ${o.duration} s measured per scenario and server in ${o.rounds} alternating rounds (baseline, service, …). ` +
       `p50/p99: latency of 2xx answers; errors: non-2xx + socket errors + timeouts.`,
     '',
     markdownTable(table),

@@ -9,9 +9,9 @@
  * tenants, sequentially and with 16 in flight, on a pool of 10 connections (the server's), with:
  *   old   the previous withTenant (kept here as a copy): sql.begin (BEGIN awaited), then the
  *         set_config and the actor check pipelined, then the query, then COMMIT: 4 round trips;
- *   new   withTenant: a reserved connection, [BEGIN, set_config, actor check] as one batch with the
+ *   new   withTenant: a reserved connection, [BEGIN, set_config with the actor gate] as one batch with the
  *         query pipelined behind it, then COMMIT: 2 round trips;
- *   read  withTenantRead: [set_config (read only), actor check, query] as one batch, no BEGIN and
+ *   read  withTenantRead: [set_config (read only) with the actor gate, query] as one batch, no BEGIN and
  *         no COMMIT (one implicit transaction): 1 round trip.
  * The modes alternate round by round in one process, so that the ratios are comparable even on a
  * machine shared with other work; absolute figures are noisy there, ratios less so.

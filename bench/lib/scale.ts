@@ -109,7 +109,7 @@ export interface Explained {
  * EXPLAIN (ANALYZE, BUFFERS) of the hot queries, run as the service runs them: connected as the
  * plain login role, inside one transaction with `role` = saas_runtime and app.tenant_id set with
  * set_config(…, true). The SQL mirrors src/modules/projects/projects.repo.ts (listProjects with the
- * default sort -created_at, findProject) and the actor check in src/platform/db/tenant.ts.
+ * default sort -created_at, findProject) and the actor gate of setContext in src/platform/db/tenant.ts.
  */
 export async function explainHotQueries(runtimeUrl: string, tenantId: string, projectId: string): Promise<Explained[]> {
   const sql = postgres(runtimeUrl, { max: 1, onnotice: () => {} })
@@ -139,12 +139,18 @@ export async function explainHotQueries(runtimeUrl: string, tenantId: string, pr
       out.push(summarise('get: one project by (tenant_id, id)', get))
       const actor = await tx<Record<string, string>[]>`
         explain (analyze, buffers)
-        select t.status, u.role as user_role, not u.disabled as user_ok,
-               exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${'00000000-0000-7000-8000-000000000000'}::uuid) as revoked
-          from tenants t left join users u on u.tenant_id = t.id and u.id = ${userId}::uuid
-         where t.id = ${tenantId}::uuid`
+        select (select coalesce((
+                  select case
+                           when ${userId}::uuid is not null and u.disabled is distinct from false then tenant_actor_refuse('invalid_token')
+                           when exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${'00000000-0000-7000-8000-000000000000'}::uuid) then tenant_actor_refuse('token_revoked')
+                           when ${'member'}::text is not null and not coalesce(u.role = any (string_to_array(${'owner,admin,member'}::text, ',')), false) then tenant_actor_refuse('forbidden')
+                           when t.status <> 'active' then tenant_actor_refuse('tenant_suspended')
+                           else true
+                         end
+                    from tenants t left join users u on u.tenant_id = t.id and u.id = ${userId}::uuid
+                   where t.id = ${tenantId}::uuid), tenant_actor_refuse('invalid_token'))) as actor_ok`
       // revoked_tokens is empty in the benchmark, so its probe may plan as a scan of an empty table.
-      out.push(summarise('actor check (withTenant): tenant status, user, durable revocation', actor, false))
+      out.push(summarise('actor gate (every tenant transaction): tenant status, user, role, durable revocation', actor, false))
     })
   } finally {
     await sql.end({ timeout: 5 })

@@ -32,7 +32,7 @@ export async function listProjects(deps: ProjectsDeps, actor: Principal, q: List
   const sort = q.sort ?? '-created_at'
   const limit = q.limit ?? 20
   const after = q.cursor ? deps.cursors.decode(actor.tid, `projects:${sort}:${q.status ?? ''}`, q.cursor) : undefined
-  // Reads take one round trip: setting, actor check and query in one batch (withTenantRead).
+  // Reads take one round trip: settings with the actor gate, then the query, in one batch (withTenantRead).
   const rows = await withTenantRead(deps.sql, tenantScope(actor), (t) => repo.listProjects(t, { limit, status: q.status, sort, after }))
   const items = rows.slice(0, limit)
   const last = items.at(-1)

@@ -45,7 +45,7 @@ export interface AccessTokenOptions {
    * How many verified tokens to remember (0: none). A remembered token skips the signature and
    * parsing, not the checks that can change: its expiry (with the leeway) and its key's presence
    * in the ring are checked on every use. Revocation is not decided here at all: the per-request
-   * Redis script and the actor check in withTenant see every token, cached or not.
+   * Redis script and the actor gate of the tenant transaction see every token, cached or not.
    */
   readonly cacheSize?: number
   /** The clock, in ms since the epoch (tests move it). */
