@@ -282,6 +282,27 @@ describe('tenant transaction fails closed', () => {
     await assertPoolClean(plainPool, plainRole)
   })
 
+  it('when a refused batch and another tenant\'s batch share a fresh connection, then the other is still served, not failed', async () => {
+    // A statement without string parameters is sent without waiting for its description; the
+    // refused batch's Parse is discarded by the server, and the neighbour's Bind of the same
+    // statement answers 26000. withTenantRead/withTenantBatch send it again (nothing was kept).
+    const count = (tx: TenantTx) => tx.sql<{ n: number }[]>`select count(*)::int as n from projects`
+    const refusedScope = { tenantId: randomUUID() }
+    for (let round = 0; round < 2; round++) {
+      const pool = createPool(t.db.url, { max: 1 })
+      try {
+        const refused = round === 0 ? withTenantRead(pool, refusedScope, count) : withTenantBatch(pool, refusedScope, (tx) => [count(tx)] as const)
+        const served = round === 0 ? withTenantRead(pool, scopeOf(a), count) : withTenantBatch(pool, scopeOf(a), (tx) => [count(tx)] as const).then(([rows]) => rows)
+        const [r1, r2] = await Promise.allSettled([refused, served])
+        assert.ok(r1.status === 'rejected' && appCode('invalid_token')(r1.reason), `the unknown tenant must be refused, got ${r1.status}`)
+        assert.equal(r2.status, 'fulfilled', r2.status === 'rejected' ? String(r2.reason) : '')
+        assert.equal(r2.status === 'fulfilled' ? r2.value[0]?.n : -1, 3, 'tenant a sees its own three projects')
+      } finally {
+        await pool.end()
+      }
+    }
+  })
+
   it('when set_config fails under a real request, then the request errors without any project in its body, and the next one is served', async () => {
     const url = `/v1/tenants/${a.tenantId}/projects`
     const failed = await withFaults({ role: 'no_such_role_for_test' }, () => t.app.inject({ method: 'GET', url, headers: a.auth }))

@@ -7,9 +7,12 @@ import { runtimeRole } from './connect.ts'
 
 declare const tenantTxBrand: unique symbol
 /**
- * A transaction whose tenant context is set. Only withTenant() makes one, and every repo function
- * takes it as its first argument, so a tenant query cannot run outside a tenant transaction.
- * `sql` runs on the transaction's own (reserved) connection; it has no begin/release of its own.
+ * A transaction whose tenant context is set. Only withTenant(), withTenantRead() and
+ * withTenantBatch() make one, and every repo function takes it as its first argument, so a tenant
+ * query cannot run outside a tenant transaction.
+ * In withTenant(), `sql` runs on the transaction's own (reserved) connection. In withTenantRead()
+ * and withTenantBatch() it is the shared pool: their callbacks only build queries, which run inside
+ * the batch; a query a callback ran itself would run outside it (see withTenantRead).
  */
 export interface TenantTx {
   readonly sql: ISql
@@ -71,7 +74,8 @@ const setContext = (c: ISql, scope: TenantScope, readOnly = false) => {
   // Signup: the tenant row is created in this transaction; there is no actor to check yet.
   if (scope.isNewTenant) return c`select set_config('role', ${role}, true), set_config('app.tenant_id', ${scope.tenantId}, true)`
   const userId = scope.userId ?? null
-  // 'off' is the default at the start of a transaction: setting it changes nothing for writes.
+  // 'off' is the default at the start of a transaction: setting it changes nothing for writes (where
+  // default_transaction_read_only is on, e.g. a replica, writes fail, as they would anyway).
   return c`
     select set_config('role', ${role}, true), set_config('app.tenant_id', ${scope.tenantId}, true),
            set_config('transaction_read_only', ${readOnly ? 'on' : 'off'}, true),
@@ -190,6 +194,28 @@ function refusalOrError(error: unknown): unknown {
 }
 
 /**
+ * Runs a batch built by `send` on the shared pool, once more if PostgreSQL answered 26000 (a
+ * prepared statement that does not exist). Batches of different requests share connections: when
+ * one batch fails (a refused actor), the server discards the rest of it up to its Sync, including
+ * the Parse of a statement new on that connection, while the driver may already have sent a Bind of
+ * that statement in a neighbouring batch. The neighbour then fails through no fault of its own. A
+ * failed batch kept nothing (one implicit transaction), so sending it again, rebuilt, is safe; the
+ * driver prepares the statement afresh. Any other error, and a refusal, is thrown as it is.
+ */
+async function batchOnPool<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send()
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== '26000') throw refusalOrError(error)
+  }
+  try {
+    return await send()
+  } catch (error) {
+    throw refusalOrError(error)
+  }
+}
+
+/**
  * The one-round-trip read: the setting, the actor gate and fn's query in a single batch with no
  * BEGIN or COMMIT: PostgreSQL runs everything up to the batch's one Sync as one implicit
  * transaction, so the transaction-local setting covers exactly these statements, and if the setting
@@ -200,20 +226,18 @@ function refusalOrError(error: unknown): unknown {
  * No connection is reserved: the batch keeps its statements together up to its own Sync, so batches
  * of concurrent requests share the pool's connections, pipelined, each its own implicit
  * transaction. A statement from elsewhere never runs inside it, nor it outside its Sync.
- * `query` must return the query without running it (no `async`, no await); run on its own it would
- * have no tenant setting and see no rows.
+ * `query` must return the query without running it (no `async`, no await, no query of its own):
+ * run on its own, a query has no tenant setting and no actor gate. Under a production login (no
+ * BYPASSRLS, checked at start) it sees no rows; under a superuser development login it would see
+ * every tenant's. The types make this hard to do by accident (the callback must return a query).
  */
 export async function withTenantRead<R extends readonly Row[]>(
   sql: Sql,
   scope: Omit<TenantScope, 'isNewTenant'>,
   query: (tx: TenantTx) => PendingQuery<R>,
 ): Promise<Awaited<PendingQuery<R>>> {
-  try {
-    const [, rows] = await sql.batch([setContext(sql, scope, true), query(tenantTx(sql, scope.tenantId))])
-    return rows
-  } catch (error) {
-    throw refusalOrError(error)
-  }
+  const [, rows] = await batchOnPool(() => sql.batch([setContext(sql, scope, true), query(tenantTx(sql, scope.tenantId))]))
+  return rows
 }
 
 /**
@@ -230,12 +254,8 @@ export async function withTenantBatch<const Q extends readonly PendingQuery<any>
   scope: Omit<TenantScope, 'isNewTenant'>,
   statements: (tx: TenantTx) => Q,
 ): Promise<{ -readonly [K in keyof Q]: Awaited<Q[K]> }> {
-  try {
-    const [, ...results] = await sql.batch([setContext(sql, scope), ...statements(tenantTx(sql, scope.tenantId))])
-    return results
-  } catch (error) {
-    throw refusalOrError(error)
-  }
+  const [, ...results] = await batchOnPool(() => sql.batch([setContext(sql, scope), ...statements(tenantTx(sql, scope.tenantId))]))
+  return results
 }
 
 /**
