@@ -72,22 +72,26 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     hsts: { maxAge: 63_072_000, includeSubDomains: true },
     referrerPolicy: { policy: 'no-referrer' },
   })
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks that never wait are written with `done`: no promise per request for each of them.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.headers(security).header('X-Request-Id', request.id)
     // JSON is UTF-8 (RFC 8259); a body declared in another charset would be misread, so refuse it.
     const charset = /;\s*charset=("?)([^";\s]+)\1/i.exec(request.headers['content-type'] ?? '')?.[2]
-    if (charset && !/^utf-?8$/i.test(charset)) throw new AppError('unsupported_media_type', 'Send the body as application/json in UTF-8.', 415)
+    if (charset && !/^utf-?8$/i.test(charset)) return done(new AppError('unsupported_media_type', 'Send the body as application/json in UTF-8.', 415))
+    done()
   })
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     deps.metrics.requests.inc({ method: request.method, route, status: reply.statusCode })
     deps.metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+    done()
   })
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (request.url.startsWith('/docs'))
       void reply.header('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
     else if (!reply.hasHeader('Cache-Control')) void reply.header('Cache-Control', 'no-store')
+    done(null, payload)
   })
 
   await app.register(access, { config, tokens: deps.tokens, apiKeys: deps.apiKeys, limiter: deps.limiter, metrics: deps.metrics })

@@ -170,13 +170,14 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions): Promise<
 
   // The outcome of a credentials attempt, reported before the answer leaves, so that the client's
   // next attempt already sees it. The status says it all; the auth module needs no hook of its own.
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     const attempt = request.credentialAttempt
-    if (attempt) {
-      request.credentialAttempt = undefined
-      await limiter.reportCredentials(attempt, credentialOutcome(reply.statusCode))
-    }
-    return payload
+    if (!attempt) return done(null, payload)
+    request.credentialAttempt = undefined
+    limiter.reportCredentials(attempt, credentialOutcome(reply.statusCode)).then(
+      () => done(null, payload),
+      (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+    )
   })
 
   // After validation (path parameters are checked first), before any handler reads data.
