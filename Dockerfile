@@ -23,4 +23,4 @@ USER node
 EXPOSE 3000 9464
 # Run migrations as a separate step (Job / init container) with DATABASE_OWNER_URL:
 #   docker run --rm -e DATABASE_URL=... -e DATABASE_OWNER_URL=... IMAGE node --import tsx scripts/migrate.ts
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=32", "--import", "tsx", "src/main.ts"]
