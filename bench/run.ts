@@ -37,15 +37,16 @@ import type { ScenarioRow } from './lib/report.ts'
 
 const cpuLine = (c: CpuTimes | undefined) =>
   c ? `server ${Math.round(c.server)}, postgres ${Math.round(c.postgres)}, redis ${Math.round(c.redis)}, load generator ${Math.round(c.loadGenerator)}` : '—'
+import { startNodeFlags } from '../scripts/node-flags.ts'
 import { bulkLoad, explainHotQueries, tableCounts } from './lib/scale.ts'
 import type { Explained } from './lib/scale.ts'
 
 /**
- * V8 flags of the service as deployed (`npm start`, the Dockerfile): a larger young generation, so
- * that the per-request garbage dies in fewer scavenges. The baseline gets them too, so that the
- * ratio measures the controls, not the tuning.
+ * V8 flags of the service as deployed: those of `npm start` (the Dockerfile has the same; a test
+ * checks it). The baseline gets them too, so that the ratio measures the controls, not the tuning.
+ * BENCH_NODE_ARGS adds flags to both servers, for diagnosis (e.g. `--trace-gc`).
  */
-const v8Flags = ['--max-semi-space-size=32']
+const v8Flags = [...startNodeFlags(), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]
 
 const usage = 'usage: npm run bench -- [--duration S] [--rounds N] [--warmup S] [--connections N] [--scenarios list,get,create,mixed] [--memory] [--scale] [--profile]'
 
@@ -270,6 +271,7 @@ async function main(): Promise<number> {
         const run = await drive({ url: target.baseUrl, scenario, tenants: who, connections: o.connections, durationSec: roundSec })
         run.result.cpuUsPerRequest = cpuPerRequest(before, cpuTimes(target.pid), run.result.requests)
         runs[side].push(run)
+        log(`    round ${round + 1} ${side.padEnd(8)} ${String(Math.round(run.result.rps)).padStart(6)} req/s  p50 ${f1(run.result.p50)} ms  p99 ${f1(run.result.p99)} ms`)
       }
     }
     return { b: mergeRuns(runs.baseline), s: mergeRuns(runs.service) }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createServer, get } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { LightMyRequestResponse } from 'fastify'
@@ -8,6 +9,7 @@ import helmet from 'helmet'
 import postgres from 'postgres'
 import { createTenant, createTestDatabase, startTestApp, testRedisUrl } from '../helpers/app.ts'
 import type { TestApp, TestDatabase, TestTenant } from '../helpers/app.ts'
+import { startNodeFlags } from '../../scripts/node-flags.ts'
 import { dropDatabaseNow, es256Pem, startServerProcess, waitFor } from '../helpers/processes.ts'
 import type { ServerProcess } from '../helpers/processes.ts'
 
@@ -144,6 +146,16 @@ describe('operations: database down', () => {
       assert.doesNotMatch(res.body, /saas_test_|does not exist|postgres/i, 'no driver text or database name leaks')
     }
     assertSecurityHeaders(await t.app.inject({ method: 'GET', url: '/readyz' }))
+  })
+})
+
+describe('operations: how the service is started', () => {
+  it('when the image starts the service, then the Dockerfile runs node with exactly the flags of npm start (which the tests and the benchmark use)', () => {
+    const flags = startNodeFlags()
+    assert.ok(flags.includes('--no-allocation-site-pretenuring'), `npm start's flags: ${flags.join(' ')}`)
+    const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))
+    assert.ok(cmd?.[1], 'the Dockerfile has a CMD in exec form')
+    assert.deepEqual(JSON.parse(cmd[1]), ['node', ...flags, '--import', 'tsx', 'src/main.ts'])
   })
 })
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
+import { startNodeFlags } from '../../scripts/node-flags.ts'
 import { adminDatabaseUrl, startTestApp } from './app.ts'
 import type { TestApp, TestDatabase } from './app.ts'
 
@@ -141,9 +142,9 @@ export interface ServerProcess {
   kill(): Promise<void>
 }
 
-/** Spawns `node --import tsx src/main.ts` with exactly this environment (plus PATH and HOME). */
+/** Spawns `node <npm start's flags> --import tsx src/main.ts` with exactly this environment (plus PATH and HOME). */
 export function spawnMain(env: Record<string, string | undefined>): { child: ChildProcess; stdout(): string; stderr(): string; exited: Promise<number | string> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...startNodeFlags(), '--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
