@@ -5,18 +5,20 @@
  * 100 tenants × 200 projects × 5 tasks with scripts/seed.ts, starts the service in PRODUCTION mode
  * (every control on) and the bare baseline (bench/baseline/server.ts) as child processes, logs one
  * owner per tenant in, and drives each scenario with autocannon from this one process, baseline
- * then service, back to back. Prints the table and writes bench/results/latest.{json,md}.
+ * and service in alternating rounds. Prints the table and writes bench/results/latest.{json,md}.
  * Removes the database, the role and the processes it made, also on failure or Ctrl-C.
  *
  * Options:
  *   --duration S        measured seconds per scenario and server (15)
+ *   --rounds N          alternating rounds the measured seconds are split into (3)
  *   --warmup S          unmeasured seconds before each measurement (3)
  *   --connections N     keep-alive connections (32)
  *   --scenarios a,b     any of list,get,create,mixed (all)
  *   --tenants N --projects M --tasks K   small dataset (100 × 200 × 5)
  *   --memory            adds the memory run: `mixed` for --memory-minutes (5), RSS at 1 min and at the end
- *   --scale             adds the scale run: bulk-load to --scale-tenants (10 000) tenants of the same
- *                       shape (10 M tasks), re-measure list/get p99, EXPLAIN the hot queries
+ *   --scale             adds the scale run: a second database of the same shape bulk-loaded to
+ *                       --scale-tenants (10 000) tenants (10 M tasks) with its own service; list/get
+ *                       p99 against the small one in alternating rounds; EXPLAIN the hot queries
  *   --profile           runs the service with --cpu-prof (profile written to bench/results/profiles/)
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
@@ -148,7 +150,7 @@ interface ScaleResult {
   projects: number
   tasks: number
   loadSeconds: number
-  rows: { scenario: Scenario; smallP99: number; scaleP99: number; ratio: number; scaleRps: number; errors: number; pass: boolean }[]
+  rows: { scenario: Scenario; smallP99: number; scaleP99: number; ratio: number; scaleRps: number; smallRps: number; errors: number; pass: boolean }[]
   explain: Explained[]
   pass: boolean
 }
@@ -186,34 +188,41 @@ async function main(): Promise<number> {
   // 2. The service in production mode, every control on, and the baseline.
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'saas-bench-data-'))
   cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
-  const servicePort = await freePort()
   const profileDir = path.join(repoRoot, 'bench/results/profiles')
   if (o.profile) mkdirSync(profileDir, { recursive: true })
-  const service: NodeProcess = await startNode(
-    'service',
-    'src/main.ts',
-    {
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(servicePort),
-      METRICS_PORT: String(await freePort()),
-      DATABASE_URL: db.runtimeUrl,
-      REDIS_URL: benchRedisUrl,
-      DATA_DIR: dataDir,
-      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-      JWT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      JWT_ALG: 'ES256',
-      ACCESS_TOKEN_TTL_SECONDS: '900',
-      // High enough that the benchmark measures the limiter's cost, not its 429s; it still runs.
-      RATE_LIMIT_TENANT_PER_MINUTE: '10000000',
-      RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000',
-      RATE_LIMIT_AUTH_PER_MINUTE: '100000',
-      LOG_LEVEL: 'warn',
-    },
-    servicePort,
-    [...v8Flags, ...(o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
-  )
-  cleanups.push(() => service.stop())
+  const jwtPrivateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  const keyEncryptionKey = randomBytes(32).toString('base64')
+  /** The service in production mode on a database, every control on; stopped at the end. */
+  const startService = async (name: string, on: BenchDatabase, profile = false): Promise<NodeProcess> => {
+    const port = await freePort()
+    const started = await startNode(
+      name,
+      'src/main.ts',
+      {
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        METRICS_PORT: String(await freePort()),
+        DATABASE_URL: on.runtimeUrl,
+        REDIS_URL: benchRedisUrl,
+        DATA_DIR: dataDir,
+        KEY_ENCRYPTION_KEY: keyEncryptionKey,
+        JWT_PRIVATE_KEY: jwtPrivateKey,
+        JWT_ALG: 'ES256',
+        ACCESS_TOKEN_TTL_SECONDS: '900',
+        // High enough that the benchmark measures the limiter's cost, not its 429s; it still runs.
+        RATE_LIMIT_TENANT_PER_MINUTE: '10000000',
+        RATE_LIMIT_PRINCIPAL_PER_MINUTE: '10000000',
+        RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+        LOG_LEVEL: 'warn',
+      },
+      port,
+      [...v8Flags, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
+    )
+    cleanups.push(() => started.stop())
+    return started
+  }
+  const service = await startService('service', db, o.profile)
   const baselinePort = await freePort()
   const baseline: NodeProcess = await startNode('baseline', 'bench/baseline/server.ts', { PORT: String(baselinePort), BASELINE_DATABASE_URL: db.ownerUrl }, baselinePort, v8Flags)
   cleanups.push(() => baseline.stop())
@@ -224,28 +233,24 @@ async function main(): Promise<number> {
     db.ownerUrl,
     owners.map((w) => w.tenant_id),
   )
-  let tokens = new Map<string, string>()
-  let tokensAt = 0
-  const freshTokens = async (): Promise<LoadTenant[]> => {
-    // Access tokens live 15 minutes in production: log in again well before that.
-    if (Date.now() - tokensAt > 8 * 60_000) {
-      const t0 = Date.now()
-      tokens = await loginAll(service.baseUrl, owners)
-      tokensAt = Date.now()
-      log(`logged in ${tokens.size} owners in ${((tokensAt - t0) / 1000).toFixed(1)} s`)
+  /** One owner per tenant logged in to `target`, again well before the 15-minute tokens expire. */
+  const tokenSource = (target: NodeProcess, who: readonly SeededOwner[], projectIds: Map<string, string[]>) => {
+    let tokens = new Map<string, string>()
+    let tokensAt = 0
+    return async (): Promise<LoadTenant[]> => {
+      if (Date.now() - tokensAt > 8 * 60_000) {
+        const t0 = Date.now()
+        tokens = await loginAll(target.baseUrl, who)
+        tokensAt = Date.now()
+        log(`logged in ${tokens.size} owners (${target.name}) in ${((tokensAt - t0) / 1000).toFixed(1)} s`)
+      }
+      return who.map((w) => ({ tenantId: w.tenant_id, authorization: tokens.get(w.tenant_id) ?? '', projectIds: projectIds.get(w.tenant_id) ?? [] }))
     }
-    return owners.map((w) => ({ tenantId: w.tenant_id, authorization: tokens.get(w.tenant_id) ?? '', projectIds: projects.get(w.tenant_id) ?? [] }))
   }
+  const freshTokens = tokenSource(service, owners, projects)
   const baselineTenants: LoadTenant[] = owners.map((w) => ({ tenantId: w.tenant_id, authorization: '', projectIds: projects.get(w.tenant_id) ?? [] }))
   await freshTokens()
   log(`service RSS after start-up and logins: ${f1(mib(rssOf(service.pid)))} MiB`)
-
-  const measure = async (target: NodeProcess, scenario: Scenario, tenants: LoadTenant[], durationSec = o.duration, onTick?: (t: number) => void) => {
-    if (o.warmup > 0) await runLoad({ url: target.baseUrl, scenario, tenants, connections: o.connections, durationSec: o.warmup })
-    const before = cpuTimes(target.pid)
-    const result = await runLoad({ url: target.baseUrl, scenario, tenants, connections: o.connections, durationSec, onTick })
-    return { ...result, cpuUsPerRequest: cpuPerRequest(before, cpuTimes(target.pid), result.requests) }
-  }
 
   // 4. Scenarios: baseline, then service, back to back, after one warm-up of both (JIT, plan caches,
   // pools), so that the first scenario does not pay for a cold process.
@@ -253,28 +258,34 @@ async function main(): Promise<number> {
   log(`\nwarm-up: mixed for ${firstWarmup} s on each server`)
   await runLoad({ url: baseline.baseUrl, scenario: 'mixed', tenants: baselineTenants, connections: o.connections, durationSec: firstWarmup })
   await runLoad({ url: service.baseUrl, scenario: 'mixed', tenants: await freshTokens(), connections: o.connections, durationSec: firstWarmup })
+  type Run = Awaited<ReturnType<typeof drive>>
   /**
-   * Baseline and service in alternating rounds (B S B S …), each round duration/rounds seconds, so
-   * that a slow spell of a shared machine falls on both sides instead of on one: the ratios are
-   * what the targets are about.
+   * Two servers in alternating rounds (A B A B …), each round duration/rounds seconds, so that a
+   * slow spell of a shared machine falls on both sides instead of on one: the ratios are what the
+   * targets are about. Each side's rounds are merged.
    */
-  const measurePair = async (scenario: Scenario, tenants: LoadTenant[]) => {
+  const alternate = async (scenario: Scenario, sides: readonly { label: string; target: NodeProcess; tenants: LoadTenant[] }[]) => {
     const roundSec = o.duration / o.rounds
-    const runs = { baseline: [] as Awaited<ReturnType<typeof drive>>[], service: [] as Awaited<ReturnType<typeof drive>>[] }
-    if (o.warmup > 0) {
-      await runLoad({ url: baseline.baseUrl, scenario, tenants: baselineTenants, connections: o.connections, durationSec: o.warmup })
-      await runLoad({ url: service.baseUrl, scenario, tenants, connections: o.connections, durationSec: o.warmup })
-    }
+    const runs: Run[][] = sides.map(() => [])
+    if (o.warmup > 0) for (const side of sides) await runLoad({ url: side.target.baseUrl, scenario, tenants: side.tenants, connections: o.connections, durationSec: o.warmup })
     for (let round = 0; round < o.rounds; round++) {
-      for (const [side, target, who] of [['baseline', baseline, baselineTenants], ['service', service, tenants]] as const) {
-        const before = cpuTimes(target.pid)
-        const run = await drive({ url: target.baseUrl, scenario, tenants: who, connections: o.connections, durationSec: roundSec })
-        run.result.cpuUsPerRequest = cpuPerRequest(before, cpuTimes(target.pid), run.result.requests)
-        runs[side].push(run)
-        log(`    round ${round + 1} ${side.padEnd(8)} ${String(Math.round(run.result.rps)).padStart(6)} req/s  p50 ${f1(run.result.p50)} ms  p99 ${f1(run.result.p99)} ms`)
+      for (const [i, side] of sides.entries()) {
+        const before = cpuTimes(side.target.pid)
+        const run = await drive({ url: side.target.baseUrl, scenario, tenants: side.tenants, connections: o.connections, durationSec: roundSec })
+        run.result.cpuUsPerRequest = cpuPerRequest(before, cpuTimes(side.target.pid), run.result.requests)
+        runs[i]?.push(run)
+        log(`    round ${round + 1} ${side.label.padEnd(8)} ${String(Math.round(run.result.rps)).padStart(6)} req/s  p50 ${f1(run.result.p50)} ms  p99 ${f1(run.result.p99)} ms`)
       }
     }
-    return { b: mergeRuns(runs.baseline), s: mergeRuns(runs.service) }
+    return runs.map((r) => mergeRuns(r))
+  }
+  const measurePair = async (scenario: Scenario, tenants: LoadTenant[]) => {
+    const [b, s] = await alternate(scenario, [
+      { label: 'baseline', target: baseline, tenants: baselineTenants },
+      { label: 'service', target: service, tenants },
+    ])
+    if (!b || !s) throw new Error('alternate: a side has no result')
+    return { b, s }
   }
 
   const rows: ScenarioRow[] = []
@@ -342,19 +353,17 @@ async function main(): Promise<number> {
   // 6. Scale: grow to scaleTenants tenants of the same shape, measure list/get again, EXPLAIN.
   let scale: ScaleResult | undefined
   if (o.scale) {
-    // The small-dataset figures are measured again here, on the warm service, right before the load.
-    const small = new Map<Scenario, LoadResult>()
-    log(`\nscale: list and get on the small dataset first…`)
-    for (const scenario of ['list', 'get'] as const) {
-      const s = await measure(service, scenario, await freshTokens())
-      small.set(scenario, s)
-      log(`  ${scenario.padEnd(4)} p99 ${f1(s.p99)} ms, ${Math.round(s.rps)} req/s, errors ${errorsOf(s)} (small dataset)`)
-    }
+    // A second database of the same shape, grown to scaleTenants, with its own service: the small
+    // and the grown dataset are then measured in alternating rounds, like baseline and service,
+    // so that the machine's drift between two measurements minutes apart is not read as a cost of scale.
     const extra = o.scaleTenants - o.tenants
-    log(`scale: bulk-loading ${extra} more tenants × ${o.projects} projects × ${o.tasks} tasks (generate_series, as the owner)…`)
+    const big: BenchDatabase = await createBenchDatabase()
+    cleanups.push(() => big.drop())
+    log(`\nscale: database ${big.name} (dropped at the end): ${o.tenants} tenants seeded like the small one, then ${extra} more × ${o.projects} projects × ${o.tasks} tasks (generate_series, as the owner)…`)
+    const bigSeed = await seed(big, o.tenants, o.projects, o.tasks)
     let reported = 0
     const loaded = await bulkLoad({
-      ownerUrl: db.ownerUrl,
+      ownerUrl: big.ownerUrl,
       tenants: extra,
       projects: o.projects,
       tasks: o.tasks,
@@ -365,22 +374,37 @@ async function main(): Promise<number> {
         }
       },
     })
-    const counts = await tableCounts(db.ownerUrl)
+    const counts = await tableCounts(big.ownerUrl)
     log(`  loaded in ${loaded.seconds.toFixed(0)} s (with VACUUM ANALYZE): ${counts.tenants} tenants, ${counts.projects} projects, ${counts.tasks} tasks`)
+    const bigService = await startService('service-scale', big)
+    const bigProjects = await projectIdsByTenant(
+      big.ownerUrl,
+      bigSeed.owners.map((w) => w.tenant_id),
+    )
+    const bigTokens = tokenSource(bigService, bigSeed.owners, bigProjects)
+    log(`  service on the grown database: pid ${bigService.pid} on ${bigService.baseUrl}; warm-up: mixed for ${firstWarmup} s`)
+    await runLoad({ url: bigService.baseUrl, scenario: 'mixed', tenants: await bigTokens(), connections: o.connections, durationSec: firstWarmup })
+    log(`scale: list and get, ${o.duration} s per dataset in ${o.rounds} alternating rounds (small, scale, …), the same 100 hot tenants' shape on both`)
     const scaleRows: ScaleResult['rows'] = []
     for (const scenario of ['list', 'get'] as const) {
-      const s = await measure(service, scenario, await freshTokens())
-      const before = small.get(scenario)
-      const smallP99 = before?.p99 ?? NaN
-      const ratio = s.p99 / smallP99
-      const pass = ratio <= 1.2 && errorsOf(s) === 0
-      scaleRows.push({ scenario, smallP99, scaleP99: s.p99, ratio, scaleRps: s.rps, errors: errorsOf(s), pass })
-      log(`  ${scenario.padEnd(4)} p99 ${f1(s.p99)} ms at scale vs ${f1(smallP99)} ms small: ${f2(ratio)}× (target ≤ 1.2×) ${verdict(pass)}; ${Math.round(s.rps)} req/s, errors ${errorsOf(s)}`)
+      const [small, grown] = await alternate(scenario, [
+        { label: 'small', target: service, tenants: await freshTokens() },
+        { label: 'scale', target: bigService, tenants: await bigTokens() },
+      ])
+      if (!small || !grown) throw new Error('alternate: a side has no result')
+      const ratio = grown.p99 / small.p99
+      const errors = errorsOf(grown) + errorsOf(small)
+      const pass = ratio <= 1.2 && errors === 0
+      scaleRows.push({ scenario, smallP99: small.p99, scaleP99: grown.p99, ratio, scaleRps: grown.rps, smallRps: small.rps, errors, pass })
+      log(
+        `  ${scenario.padEnd(4)} p99 ${f1(grown.p99)} ms at scale vs ${f1(small.p99)} ms small: ${f2(ratio)}× (target ≤ 1.2×) ${verdict(pass)}; ` +
+          `${Math.round(grown.rps)} vs ${Math.round(small.rps)} req/s, errors ${errors}`,
+      )
     }
-    const first = owners[0]
-    const explain = first ? await explainHotQueries(db.runtimeUrl, first.tenant_id, projects.get(first.tenant_id)?.[0] ?? '') : []
+    const first = bigSeed.owners[0]
+    const explain = first ? await explainHotQueries(big.runtimeUrl, first.tenant_id, bigProjects.get(first.tenant_id)?.[0] ?? '') : []
     for (const e of explain) {
-      log(`\n  EXPLAIN (ANALYZE, BUFFERS), as ${db.role} → saas_runtime in a tenant transaction — ${e.query}: ${e.indexOnly ? 'index scans only' : 'has a non-index scan'} (${e.indexes.join(', ')})`)
+      log(`\n  EXPLAIN (ANALYZE, BUFFERS), as ${big.role} → saas_runtime in a tenant transaction — ${e.query}: ${e.indexOnly ? 'index scans only' : 'has a non-index scan'} (${e.indexes.join(', ')})`)
       log(e.plan.replace(/^/gm, '    '))
     }
     scale = {
@@ -432,11 +456,11 @@ async function main(): Promise<number> {
     md.push(
       '',
       `Scale: ${scale.tenants.toLocaleString('en-US')} tenants, ${scale.projects.toLocaleString('en-US')} projects, ${scale.tasks.toLocaleString('en-US')} tasks ` +
-        `(bulk-loaded in ${scale.loadSeconds.toFixed(0)} s):`,
+        `in a second database with its own service (bulk-loaded in ${scale.loadSeconds.toFixed(0)} s), measured against the small one in alternating rounds:`,
       '',
       markdownTable([
-        ['scenario', 'p99 small ms', 'p99 at scale ms', 'ratio', 'target', 'result'],
-        ...scale.rows.map((r) => [r.scenario, f1(r.smallP99), f1(r.scaleP99), f2(r.ratio), '≤ 1.2×', verdict(r.pass)]),
+        ['scenario', 'req/s small', 'req/s at scale', 'p99 small ms', 'p99 at scale ms', 'ratio p99', 'target', 'result'],
+        ...scale.rows.map((r) => [r.scenario, Math.round(r.smallRps).toLocaleString('en-US'), Math.round(r.scaleRps).toLocaleString('en-US'), f1(r.smallP99), f1(r.scaleP99), f2(r.ratio), '≤ 1.2×', verdict(r.pass)]),
       ]),
       '',
       ...scale.explain.flatMap((e) => [`EXPLAIN — ${e.query} (${e.indexOnly ? 'index scans only' : 'has a non-index scan'}${e.hot ? '' : ', for information'}):`, '', '```', e.plan, '```', '']),
