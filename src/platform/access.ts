@@ -224,8 +224,9 @@ function credentialOutcome(status: number): CredentialOutcome {
 
 /** The tenant transaction scope of a principal: its tenant, user, token and the route's minimum role. */
 export function tenantScope(p: Principal): TenantScope {
-  // An API key was verified against the database moments ago, in onRequest.
-  if (p.kind === 'api_key') return { tenantId: p.tid }
+  // An API key was verified in onRequest; the gate checks again, in the transaction, that it is
+  // still unrevoked and unexpired (a revocation in between must not serve the request).
+  if (p.kind === 'api_key') return { tenantId: p.tid, apiKeyId: p.keyId }
   return { tenantId: p.tid, userId: p.sub, jti: p.jti, minRole: p.minRole }
 }
 

@@ -248,6 +248,43 @@ describe('tenant transaction fails closed', () => {
     assert.equal((await leftover(superPool)).tenant, '')
   })
 
+  it('when an API key was revoked, expired or is another tenant\'s by the time its transaction runs, then the gate refuses it (invalid_token) on reads and writes', async () => {
+    // onRequest verified the key moments before; a revocation in between must not serve the request.
+    const addKey = async (tenantId: string, extra: { revoked?: boolean; expired?: boolean } = {}) => {
+      const id = randomUUID()
+      await t.admin`
+        insert into api_keys (tenant_id, id, name, prefix, secret_hash, scopes, expires_at, revoked_at)
+        values (${tenantId}, ${id}, 'gate test', ${`sk_${randomBytes(32).toString('hex')}`}, ${randomBytes(32)}, ${['projects:read', 'projects:write']},
+                ${extra.expired ? new Date(Date.now() - 1000) : null}, ${extra.revoked ? new Date() : null})`
+      return id
+    }
+    const keyScope = (apiKeyId: string) => ({ tenantId: a.tenantId, apiKeyId })
+    const live = await addKey(a.tenantId)
+    const refused: [string, string][] = [
+      ['revoked key', await addKey(a.tenantId, { revoked: true })],
+      ['expired key', await addKey(a.tenantId, { expired: true })],
+      ['unknown key', randomUUID()],
+      ["another tenant's key", await addKey(b.tenantId)],
+    ]
+    const write = (tx: TenantTx) => [tx.sql`insert into projects (tenant_id, id, name) values (${tx.tenantId}, ${randomUUID()}, 'by a refused key')`] as const
+    for (const pool of [superPool, plainPool]) {
+      for (const [what, id] of refused) {
+        await assert.rejects(withTenantRead(pool, keyScope(id), visibleProjects), appCode('invalid_token'), `${what}: read`)
+        await assert.rejects(withTenantBatch(pool, keyScope(id), write), appCode('invalid_token'), `${what}: batch write`)
+        await assert.rejects(withTenant(pool, keyScope(id), (tx) => write(tx)[0]), appCode('invalid_token'), `${what}: transaction`)
+      }
+      assert.deepEqual((await withTenantRead(pool, keyScope(live), visibleProjects)).map((r) => r.name).sort(), ['a1', 'a2', 'a3'], 'a live key passes')
+      // Revoked mid-flight: passes, then the revocation lands, then the next transaction is refused.
+      const soon = await addKey(a.tenantId)
+      assert.equal((await withTenantRead(pool, keyScope(soon), visibleProjects)).length, 3)
+      await t.admin`update api_keys set revoked_at = now() where id = ${soon}`
+      await assert.rejects(withTenantRead(pool, keyScope(soon), visibleProjects), appCode('invalid_token'), 'revoked after a first use')
+    }
+    const [kept] = await t.admin<{ n: number }[]>`select count(*)::int as n from projects where name = 'by a refused key'`
+    assert.equal(kept?.n, 0)
+    assert.equal((await leftover(superPool)).tenant, '')
+  })
+
   it('when a withTenantBatch write is refused by the gate, fails on its setting or on a later statement, then nothing of it is kept', async () => {
     const insertTwo = (name: string, ids = [randomUUID(), randomUUID()]) => (tx: TenantTx) =>
       [

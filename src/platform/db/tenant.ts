@@ -34,6 +34,11 @@ export interface TenantScope {
   readonly jti?: string | undefined
   /** When set, the user's current role in the database must be at least this. */
   readonly minRole?: Role | undefined
+  /**
+   * When set (a request made with an API key), the key must still exist in this tenant, unrevoked
+   * and unexpired, when the transaction runs: a key revoked after onRequest verified it serves nothing.
+   */
+  readonly apiKeyId?: string | undefined
   /** Signup: the tenant row is created inside this transaction, so there is nothing to check yet. */
   readonly isNewTenant?: boolean
 }
@@ -56,9 +61,9 @@ const allowedRoles = new Map(roles.map((min) => [min, roles.filter((r) => hasRol
  * driver builds one query object per request and finds its prepared statement by identity.
  *
  * The gate is one boolean expression that is true or raises (migration 0011): the tenant exists and
- * is active, and when the scope names them, the user exists in it and is enabled, the token is not
- * revoked (the durable copy; Redis holds the cache) and the user's current role is at least the
- * route's minimum.
+ * is active, and when the scope names them, the user exists in it and is enabled, the API key is
+ * unrevoked and unexpired, the token is not revoked (the durable copy; Redis holds the cache) and
+ * the user's current role is at least the route's minimum.
  * It rides here, after the set_config calls (PostgreSQL evaluates a select list left to right), and
  * never in the work's statement: a planner that proves a statement empty (a constant false
  * condition, a custom plan's parameter) skips its conditions, and the gate with them; a statement
@@ -82,6 +87,11 @@ const setContext = (c: ISql, scope: TenantScope, readOnly = false) => {
            (select coalesce((
               select case
                        when ${userId}::uuid is not null and u.disabled is distinct from false then tenant_actor_refuse('invalid_token')
+                       when ${scope.apiKeyId ?? null}::uuid is not null
+                        and not exists (select 1 from api_keys k
+                                         where k.tenant_id = t.id and k.id = ${scope.apiKeyId ?? null}::uuid
+                                           and k.revoked_at is null and (k.expires_at is null or k.expires_at > now()))
+                         then tenant_actor_refuse('invalid_token')
                        when exists (select 1 from revoked_tokens r where r.tenant_id = t.id and r.jti = ${scope.jti ?? null}::uuid) then tenant_actor_refuse('token_revoked')
                        when ${scope.minRole ?? null}::text is not null
                         and not coalesce(u.role = any (string_to_array(${(scope.minRole && allowedRoles.get(scope.minRole)) ?? null}::text, ',')), false)
