@@ -74,18 +74,17 @@ function check(event: AuditEvent): void {
 const ipOrNull = (ip: string | undefined) => (ip && isIP(ip) ? ip : null)
 
 /**
- * The insert, unrun. `when` (a boolean SQL fragment) makes it conditional: the event is written only
- * if it holds when the statement runs, e.g. only if the row it records was written by an earlier
- * statement of the same batch (withTenantBatch, where nothing can be awaited in between).
+ * The insert, unrun. `from` (a relation of the same statement, e.g. a data-modifying CTE's name)
+ * makes it one event per row of that relation: none if the change it records wrote nothing.
  */
-function insertStatement(sql: ISql, tenantId: string, event: AuditEvent, when?: PendingQuery<Row[]>) {
+function insertStatement(sql: ISql, tenantId: string, event: AuditEvent, from?: PendingQuery<Row[]>) {
   check(event)
   return sql`
     insert into audit_events (tenant_id, id, actor_type, actor_id, action, target_type, target_id, request_id, ip, details)
     select ${tenantId}::uuid, ${uuidv7()}::uuid, ${event.actor.type}, ${event.actor.id}, ${event.action},
            ${event.target?.type ?? null}, ${event.target?.id ?? null}, ${event.context?.requestId?.slice(0, 128) ?? null},
            ${ipOrNull(event.context?.ip)}::inet, ${sql.json(boundedDetails(event.details))}
-     where ${when ?? sql`true`}`
+      ${from ? sql`from ${from}` : sql``}`
 }
 
 async function insert(sql: ISql, tenantId: string, event: AuditEvent): Promise<void> {
@@ -110,17 +109,22 @@ export async function recordAudit(
   await record(t, { actor: who, action, target, context, details })
 }
 
-/** recordAudit's insert, unrun and written only if `when` holds, for a withTenantBatch statement list. */
-export function auditStatement(
+/**
+ * recordAudit's insert, unrun, as the body of a data-modifying CTE: one event per row of `from`, the
+ * CTE that made the change (e.g. `with created as (insert … returning …), audited as (<this>)`).
+ * Change and event are one statement: the event exists exactly when the change does, and the write
+ * costs one statement instead of two (no second statement to bind and run, no probe for the row).
+ */
+export function auditInsertFrom(
   t: TenantTx,
   actor: Principal,
   action: string,
   target: AuditTarget,
   context: AuditContext | undefined,
   details: Readonly<Record<string, unknown>> | undefined,
-  when: PendingQuery<Row[]>,
+  from: PendingQuery<Row[]>,
 ) {
-  return insertStatement(t.sql, t.tenantId, { actor: actorOf(actor), action, target, context, details }, when)
+  return insertStatement(t.sql, t.tenantId, { actor: actorOf(actor), action, target, context, details }, from)
 }
 
 /**

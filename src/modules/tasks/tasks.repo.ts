@@ -73,24 +73,23 @@ export async function findTask(t: TenantTx, id: string): Promise<DbTask | undefi
 }
 
 /**
- * Inserts the task only if its project (and assignee, when given) is in this tenant: one statement
- * instead of a check and an insert. No row back means a reference is missing; checkReferences()
- * then says which (the rare path pays the extra round trip).
+ * Inserts the task only if its project (and assignee, when given) is in this tenant, and its audit
+ * event with it, in one statement: `audit` builds the event's insert from `created`, the CTE that
+ * holds the inserted row, so the event is written exactly when the task is. No row back means a
+ * reference is missing; checkReferences() then says which (the rare path pays the extra round trip).
  */
-export function insertTaskIfReferenced(t: TenantTx, id: string, projectId: string, input: CreateTaskInput) {
+export function insertTaskIfReferenced(t: TenantTx, id: string, projectId: string, input: CreateTaskInput, audit: (created: PendingQuery<Row[]>) => PendingQuery<Row[]>) {
   const assigneeId = input.assignee_id ?? null
   return t.sql<DbTask[]>`
-    insert into tasks (id, project_id, title, description, status, assignee_id, due_date)
-    select ${id}, p.id, ${input.title}, ${input.description ?? null}, ${input.status ?? 'todo'}, ${assigneeId}::uuid, ${input.due_date ?? null}::date
-      from projects p
-     where p.tenant_id = ${t.tenantId} and p.id = ${projectId}::uuid
-       and (${assigneeId}::uuid is null or exists (select 1 from users u where u.tenant_id = ${t.tenantId} and u.id = ${assigneeId}::uuid))
-    returning ${columns(t)}, '' as sort_key`
-}
-
-/** A condition for a later statement of the same batch: the task exists (an earlier one wrote it). */
-export function taskExists(t: TenantTx, id: string) {
-  return t.sql`exists (select 1 from tasks where tenant_id = ${t.tenantId} and id = ${id}::uuid)`
+    with created as (
+      insert into tasks (id, project_id, title, description, status, assignee_id, due_date)
+      select ${id}, p.id, ${input.title}, ${input.description ?? null}, ${input.status ?? 'todo'}, ${assigneeId}::uuid, ${input.due_date ?? null}::date
+        from projects p
+       where p.tenant_id = ${t.tenantId} and p.id = ${projectId}::uuid
+         and (${assigneeId}::uuid is null or exists (select 1 from users u where u.tenant_id = ${t.tenantId} and u.id = ${assigneeId}::uuid))
+      returning ${columns(t)}, '' as sort_key
+    ), audited as (${audit(t.sql`created`)})
+    select * from created`
 }
 
 /** Changes only the fields given; a field given as null is cleared. */

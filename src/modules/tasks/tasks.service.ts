@@ -3,7 +3,7 @@ import { uuidv7 } from 'uuidv7'
 import { tenantScope } from '../../platform/access.ts'
 import type { Principal } from '../../platform/access.ts'
 import type { CursorCodec } from '../../platform/cursor.ts'
-import { auditStatement, recordAudit } from '../../platform/audit.ts'
+import { auditInsertFrom, recordAudit } from '../../platform/audit.ts'
 import type { AuditContext } from '../../platform/audit.ts'
 import { withTenant, withTenantBatch } from '../../platform/db/tenant.ts'
 import { errors } from '../../platform/errors.ts'
@@ -59,11 +59,10 @@ export async function getTask(deps: TasksDeps, actor: Principal, id: string): Pr
 /** Creates a task in a project of the caller's tenant: unknown project 404, foreign assignee 422. */
 export async function createTask(deps: TasksDeps, actor: Principal, projectId: string, input: CreateTaskInput, ctx?: AuditContext): Promise<TaskRow> {
   const id = uuidv7()
-  // One round trip: the insert checks its own references, and its audit row is written only if the
-  // task was; both commit together at the batch's end (withTenantBatch).
+  // One round trip, one statement after the actor gate: the insert checks its own references and
+  // writes its audit event in the same statement (withTenantBatch commits both at the batch's end).
   const [[created]] = await withTenantBatch(deps.sql, tenantScope(actor), (t) => [
-    repo.insertTaskIfReferenced(t, id, projectId, input),
-    auditStatement(t, actor, 'task.created', { type: 'task', id }, ctx, { project_id: projectId }, repo.taskExists(t, id)),
+    repo.insertTaskIfReferenced(t, id, projectId, input, (row) => auditInsertFrom(t, actor, 'task.created', { type: 'task', id }, ctx, { project_id: projectId }, row)),
   ])
   if (created) return toTask(created)
   // Nothing was written: say which reference is missing.
