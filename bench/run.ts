@@ -34,7 +34,7 @@ import { allScenarios, drive, mergeRuns, runLoad } from './lib/load.ts'
 import type { LoadResult, LoadTenant, Scenario } from './lib/load.ts'
 import { freePort, repoRoot, rssOf, startNode } from './lib/processes.ts'
 import type { NodeProcess } from './lib/processes.ts'
-import { errorsOf, evaluate, f1, f2, markdownTable, scenarioTable, textTable, verdict } from './lib/report.ts'
+import { atLeast, atMost, errorsOf, evaluate, f1, markdownTable, scenarioTable, textTable, verdict } from './lib/report.ts'
 import type { ScenarioRow } from './lib/report.ts'
 
 const cpuLine = (c: CpuTimes | undefined) =>
@@ -307,7 +307,7 @@ async function main(): Promise<number> {
       .join(' ')
     log(
       `  ${scenario.padEnd(6)} service ${Math.round(s.rps)} req/s p99 ${f1(s.p99)} ms (${codes}; errors ${s.errors}, timeouts ${s.timeouts}) | ` +
-        `baseline ${Math.round(b.rps)} req/s p99 ${f1(b.p99)} ms | ratio ${f2(row.rpsRatio)} req/s, ${f2(row.p99Ratio)} p99 ${verdict(row.pass)} | ` +
+        `baseline ${Math.round(b.rps)} req/s p99 ${f1(b.p99)} ms | ratio ${atLeast(row.rpsRatio)} req/s, ${atMost(row.p99Ratio)} p99 ${verdict(row.pass)} | ` +
         `service RSS ${f1(row.rssStartMiB)} → ${f1(row.rssEndMiB)} MiB`,
     )
     log(`         CPU µs per request, service | baseline: ${cpuLine(s.cpuUsPerRequest)} | ${cpuLine(b.cpuUsPerRequest)}`)
@@ -425,7 +425,7 @@ async function main(): Promise<number> {
       const pass = ratio <= 1.2 && errors === 0
       scaleRows.push({ scenario, smallP99: small.p99, scaleP99: grown.p99, ratio, scaleRps: grown.rps, smallRps: small.rps, errors, pass })
       log(
-        `  ${scenario.padEnd(4)} p99 ${f1(grown.p99)} ms at scale vs ${f1(small.p99)} ms small: ${f2(ratio)}× (target ≤ 1.2×) ${verdict(pass)}; ` +
+        `  ${scenario.padEnd(4)} p99 ${f1(grown.p99)} ms at scale vs ${f1(small.p99)} ms small: ${atMost(ratio)}× (target ≤ 1.2×) ${verdict(pass)}; ` +
           `${Math.round(grown.rps)} vs ${Math.round(small.rps)} req/s, errors ${errors}`,
       )
     }
@@ -489,7 +489,7 @@ async function main(): Promise<number> {
       '',
       markdownTable([
         ['scenario', 'req/s small', 'req/s at scale', 'p99 small ms', 'p99 at scale ms', 'ratio p99', 'target', 'result'],
-        ...scale.rows.map((r) => [r.scenario, Math.round(r.smallRps).toLocaleString('en-US'), Math.round(r.scaleRps).toLocaleString('en-US'), f1(r.smallP99), f1(r.scaleP99), f2(r.ratio), '≤ 1.2×', verdict(r.pass)]),
+        ...scale.rows.map((r) => [r.scenario, Math.round(r.smallRps).toLocaleString('en-US'), Math.round(r.scaleRps).toLocaleString('en-US'), f1(r.smallP99), f1(r.scaleP99), atMost(r.ratio), '≤ 1.2×', verdict(r.pass)]),
       ]),
       '',
       ...scale.explain.flatMap((e) => [`EXPLAIN — ${e.query} (${e.indexOnly ? 'index scans only' : 'has a non-index scan'}${e.hot ? '' : ', for information'}):`, '', '```', e.plan, '```', '']),

@@ -48,7 +48,13 @@ export function evaluate(scenario: Scenario, service: LoadResult, baseline: Load
 
 const f0 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : Math.round(n).toLocaleString('en-US'))
 const f1 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(1))
-const f2 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(2))
+/**
+ * A ratio shown on the side of its target that it is on: one that must reach a minimum (req/s)
+ * rounded down, one that must stay under a maximum (p99) rounded up, so that 0.396 against ≥ 0.4
+ * shows as 0.39 FAIL, never as 0.40 FAIL. (The epsilon keeps 0.29 from flooring to 0.28.)
+ */
+const atLeast = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : (Math.floor(n * 100 + 1e-9) / 100).toFixed(2))
+const atMost = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '—' : (Math.ceil(n * 100 - 1e-9) / 100).toFixed(2))
 const verdict = (p: boolean | undefined) => (p === undefined ? '—' : p ? 'PASS' : 'FAIL')
 export const errorsOf = (r: LoadResult) => r.non2xx + r.errors + r.timeouts
 
@@ -64,8 +70,8 @@ export function scenarioTable(rows: readonly ScenarioRow[]): string[][] {
       String(errorsOf(r.service)),
       f0(r.baseline?.rps),
       f1(r.baseline?.p99),
-      f2(r.rpsRatio),
-      f2(r.p99Ratio),
+      atLeast(r.rpsRatio),
+      atMost(r.p99Ratio),
       r.target,
       verdict(r.pass),
     ]),
@@ -90,4 +96,4 @@ export function markdownTable(rows: readonly string[][]): string {
   ].join('\n')
 }
 
-export { f0, f1, f2, verdict }
+export { atLeast, atMost, f0, f1, verdict }
